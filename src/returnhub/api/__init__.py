@@ -1,0 +1,1 @@
+"""HTTP: the FastAPI app factory and its routers."""

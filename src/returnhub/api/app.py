@@ -1,0 +1,54 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from returnhub import __version__
+from returnhub.api.deps import AppContext
+from returnhub.api.errors import install_error_handlers
+from returnhub.api.metrics import Metrics, install_metrics
+from returnhub.api.routes import allowlist, customers, health, orders, returns
+from returnhub.api.schemas import ErrorResponse
+from returnhub.settings import Settings, get_settings
+from returnhub.store.db import Database
+from returnhub.store.types import utcnow
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        400: "Malformed request",
+        401: "Missing or unknown API key",
+        403: "The key lacks the scope",
+        404: "Not found",
+        409: "Conflicts with the current state",
+        422: "Invalid values; each error names the field",
+    }.items()
+}
+
+
+def create_app(
+    settings: Settings | None = None,
+    db: Database | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_secrets()
+    db = db or Database.from_settings(settings)
+    app = FastAPI(
+        title="returnhub",
+        version=__version__,
+        description="One ledger of customers, orders and returns. Authenticate with "
+        "`Authorization: Bearer <key>`.",
+        responses=ERROR_RESPONSES,
+    )
+    app.state.context = AppContext(settings=settings, db=db, clock=clock)
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    install_metrics(app, app.state.metrics)
+    for module in (health, customers, orders, returns, allowlist):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,92 @@
+"""Request-scoped dependencies: the database, settings, policy, clock and the caller."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from returnhub.domain.policy import Outcome, Policy
+from returnhub.services.keys import Principal, Scope, authenticate
+from returnhub.settings import DEMO_API_KEY, Settings
+from returnhub.store.db import Database
+from returnhub.store.types import utcnow
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    clock: Callable[[], datetime] = utcnow
+
+    @property
+    def policy(self) -> Policy:
+        s = self.settings
+        return Policy(
+            {
+                Outcome.REFUND: s.window_refund_days,
+                Outcome.EXCHANGE: s.window_exchange_days,
+                Outcome.STORE_CREDIT: s.window_store_credit_days,
+                Outcome.GIFT_CARD: s.window_gift_card_days,
+            }
+        )
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.context
+    return ctx
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+DEMO_PRINCIPAL = Principal("key_demo", "demo", frozenset({Scope.ADMIN}))
+
+
+def _principal(request: Request, ctx: AppContext) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(
+            401,
+            "missing API key: send 'Authorization: Bearer <key>' (create one with "
+            "`returnhub keys create --scope agent`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    token = token.strip()
+    if ctx.settings.is_demo and hmac.compare_digest(token, DEMO_API_KEY):
+        return DEMO_PRINCIPAL
+    with ctx.db.read() as session:
+        principal = authenticate(session, token)
+    if principal is None:
+        raise HTTPException(
+            401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return principal
+
+
+def require(*scopes: Scope) -> Callable[[Request, AppContext], Principal]:
+    """A dependency that authenticates the caller and checks it holds one of ``scopes``."""
+
+    def dependency(request: Request, ctx: Context) -> Principal:
+        principal = _principal(request, ctx)
+        if not principal.allows(*scopes):
+            needed = " or ".join(s.value for s in (Scope.ADMIN, *scopes))
+            raise HTTPException(
+                403,
+                f"this key has scopes {sorted(s.value for s in principal.scopes)}; "
+                f"this endpoint needs {needed}",
+            )
+        return principal
+
+    return dependency
+
+
+READ_SCOPES = (Scope.AGENT, Scope.HELPDESK)
+Reader = Annotated[Principal, Depends(require(*READ_SCOPES))]
+Writer = Annotated[Principal, Depends(require(Scope.AGENT))]
+NoteWriter = Annotated[Principal, Depends(require(Scope.AGENT, Scope.HELPDESK))]
+Admin = Annotated[Principal, Depends(require())]

@@ -1,0 +1,142 @@
+"""Every failure becomes JSON ``{"errors": [{field, code, message}]}``; never a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from returnhub.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+
+log = structlog.get_logger(__name__)
+
+STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 422),
+]
+
+
+def _errors(
+    status: int, errors: list[dict[str, Any]], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"errors": errors}, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def _validation_message(error: dict[str, Any]) -> str:
+    msg = str(error.get("msg", "invalid value"))
+    if error.get("type") == "extra_forbidden":
+        return "unknown field; remove it (check the spelling against /docs)"
+    if error.get("type") == "missing":
+        return "required field is missing"
+    return msg.removeprefix("Value error, ")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        raw = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in raw):
+            detail = next(e for e in raw if e.get("type") == "json_invalid")
+            ctx = detail.get("ctx") or {}
+            return _errors(
+                400,
+                [
+                    {
+                        "field": "",
+                        "code": "malformed_json",
+                        "message": f"the body is not valid JSON ({ctx.get('error', 'parse error')}"
+                        f" at position {detail.get('loc', ('', '?'))[-1]})",
+                    }
+                ],
+            )
+        return _errors(
+            422,
+            [
+                {
+                    "field": _field(tuple(e["loc"])),
+                    "code": e["type"],
+                    "message": _validation_message(e),
+                }
+                for e in raw
+            ],
+        )
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        status = next((code for cls, code in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
+        return _errors(status, [e.as_dict() for e in exc.errors])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.detail, list):
+            return _errors(exc.status_code, exc.detail, dict(exc.headers or {}))
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        return _errors(
+            exc.status_code,
+            [
+                {
+                    "field": "",
+                    "code": code.get(exc.status_code, f"http_{exc.status_code}"),
+                    "message": str(exc.detail),
+                }
+            ],
+            dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A concurrent request won a uniqueness race that our own checks could not see.
+        log.info("integrity_conflict", error=str(exc.orig)[:200])
+        return _errors(
+            409,
+            [
+                {
+                    "field": "",
+                    "code": "conflict",
+                    "message": "the change conflicts with data written at the same moment; "
+                    "fetch the current state and retry",
+                }
+            ],
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database_unavailable", error=str(exc.orig)[:200])
+        return _errors(
+            503,
+            [
+                {
+                    "field": "",
+                    "code": "database_unavailable",
+                    "message": "the database is busy or unreachable; retry shortly",
+                }
+            ],
+            {"Retry-After": "1"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        return _errors(
+            500,
+            [
+                {
+                    "field": "",
+                    "code": "internal_error",
+                    "message": "something went wrong on our side; it has been logged",
+                }
+            ],
+        )

@@ -1,0 +1,32 @@
+"""Money is integer minor units plus an ISO 4217 code; never floats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Currencies whose minor unit is not 1/100. Everything else we meet in apparel retail uses cents.
+MINOR_UNIT_EXPONENT = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "KWD": 3, "BHD": 3, "JOD": 3}
+CURRENCY_SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+@dataclass(frozen=True, order=True)
+class Money:
+    amount: int
+    currency: str
+
+    def __add__(self, other: Money) -> Money:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot add {other.currency} to {self.currency}")
+        return Money(self.amount + other.amount, self.currency)
+
+    def __mul__(self, factor: int) -> Money:
+        return Money(self.amount * factor, self.currency)
+
+    def format(self) -> str:
+        """Human form, e.g. ``$12.50`` (used in notes and replies, never for arithmetic)."""
+        exponent = MINOR_UNIT_EXPONENT.get(self.currency, 2)
+        symbol = CURRENCY_SYMBOLS.get(self.currency, self.currency + " ")
+        sign = "-" if self.amount < 0 else ""
+        whole, frac = divmod(abs(self.amount), 10**exponent)
+        body = f"{whole:,}" if exponent == 0 else f"{whole:,}.{frac:0{exponent}d}"
+        return f"{sign}{symbol}{body}"

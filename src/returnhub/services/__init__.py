@@ -1,0 +1,1 @@
+"""Use cases: compose domain decisions, the store and (later) delivery. One module per concept."""

@@ -1,0 +1,121 @@
+"""Runtime configuration, read from the environment with the prefix ``RETURNHUB_``.
+
+Secrets are ``SecretStr`` so they never show up in reprs or logs. ``production`` mode refuses to
+start with a missing or known-weak secret; ``demo`` mode tolerates them so that ``make run`` works
+with nothing configured.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = f"sqlite:///{Path('var') / 'returnhub.db'}"
+
+# Values people paste from tutorials or leave as placeholders. A secret shorter than
+# MIN_SECRET_LENGTH is weak too: the signing keys derived from it must resist brute force.
+KNOWN_WEAK_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", "demo", "password", "returnhub", "test", "dev"}
+)
+MIN_SECRET_LENGTH = 32
+DEMO_SECRET_KEY = "change-me"
+# Accepted as an admin API key in demo mode only, so the quickstart works without `keys create`.
+DEMO_API_KEY = "rh_demo_admin_key"
+
+
+class Mode(StrEnum):
+    DEMO = "demo"
+    PRODUCTION = "production"
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot be used as they are; the message says what to change."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RETURNHUB_", env_file=".env", extra="ignore")
+
+    mode: Mode = Mode.DEMO
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: SecretStr = SecretStr(DEMO_SECRET_KEY)
+    base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+
+    # Return policy: days after delivery, per outcome.
+    window_refund_days: int = Field(default=30, ge=0)
+    window_exchange_days: int = Field(default=45, ge=0)
+    window_store_credit_days: int = Field(default=60, ge=0)
+    window_gift_card_days: int = Field(default=60, ge=0)
+    default_phone_region: str = "US"
+
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    # Connector secrets: empty means "not configured". Later integrations read these.
+    loop_api_key: SecretStr = SecretStr("")
+    loop_webhook_secret: SecretStr = SecretStr("")
+    shopify_webhook_secret: SecretStr = SecretStr("")
+    shopify_access_token: SecretStr = SecretStr("")
+    returnlogic_api_key: SecretStr = SecretStr("")
+    returnlogic_webhook_secret: SecretStr = SecretStr("")
+    generic_webhook_secret: SecretStr = SecretStr("")
+    gladly_signing_key: SecretStr = SecretStr("")
+    gladly_api_token: SecretStr = SecretStr("")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_supported(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "RETURNHUB_DATABASE_URL must start with sqlite:/// or postgresql+psycopg://"
+            )
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode is Mode.DEMO
+
+    def check_secrets(self) -> None:
+        """Refuse weak secrets outside demo mode; names the variable to set."""
+        if self.is_demo:
+            return
+        secret = self.secret_key.get_secret_value()
+        if secret.strip().lower() in KNOWN_WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                "RETURNHUB_SECRET_KEY is missing or known-weak; production mode needs a random "
+                f"value of at least {MIN_SECRET_LENGTH} characters, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        for name in (
+            "loop_webhook_secret",
+            "shopify_webhook_secret",
+            "returnlogic_webhook_secret",
+            "generic_webhook_secret",
+            "gladly_signing_key",
+        ):
+            value: SecretStr = getattr(self, name)
+            raw = value.get_secret_value()
+            if raw and raw.strip().lower() in KNOWN_WEAK_SECRETS:
+                raise ConfigurationError(
+                    f"RETURNHUB_{name.upper()} is a known-weak placeholder; set the real secret "
+                    "or leave it empty to disable that integration"
+                )
+
+    def sqlite_path(self) -> Path | None:
+        if not self.database_url.startswith("sqlite"):
+            return None
+        path = self.database_url.split(":///", 1)[-1]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

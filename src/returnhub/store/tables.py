@@ -1,0 +1,288 @@
+"""The ledger's tables. Internal integer keys join rows; ``public_id`` columns face the world."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from returnhub.store.types import UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, but INTEGER on SQLite so the key stays the rowid alias (autoincrement).
+Key = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # Lower-cased copy for case-insensitive search that uses an index on both engines.
+    name_search: Mapped[str] = mapped_column(String(200), default="", index=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    emails: Mapped[list[CustomerEmail]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="CustomerEmail.position"
+    )
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="CustomerPhone.position"
+    )
+
+
+class CustomerEmail(Base):
+    __tablename__ = "customer_emails"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    # One email identifies one customer: auto-linking and self-service rely on that.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    customer: Mapped[Customer] = relationship(back_populates="emails")
+
+    __table_args__ = (Index(None, "customer_id"),)
+
+
+class CustomerPhone(Base):
+    __tablename__ = "customer_phones"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    # Not unique: households share landlines, and a phone alone never auto-links by itself.
+    number: Mapped[str] = mapped_column(String(20), index=True)
+    type: Mapped[str] = mapped_column(String(10), default="MOBILE")
+    position: Mapped[int] = mapped_column(default=0)
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+    __table_args__ = (
+        Index(None, "customer_id"),
+        UniqueConstraint("customer_id", "number"),
+    )
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    placed_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    currency: Mapped[str] = mapped_column(String(3))
+    shipping_zip: Mapped[str] = mapped_column(String(20), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.position"
+    )
+    fulfillments: Mapped[list[Fulfillment]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="Fulfillment.id"
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    sku: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    variant: Mapped[str] = mapped_column(String(200), default="")
+    quantity: Mapped[int]
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    final_sale: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class Fulfillment(Base):
+    __tablename__ = "fulfillments"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    carrier: Mapped[str] = mapped_column(String(64))
+    tracking_number: Mapped[str] = mapped_column(String(64), default="")
+    shipped_at: Mapped[datetime | None]
+
+    order: Mapped[Order] = relationship(back_populates="fulfillments")
+
+
+class Return(Base):
+    __tablename__ = "returns"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+
+    refund_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_method: Mapped[str] = mapped_column(String(32), default="")
+    refund_state: Mapped[str] = mapped_column(String(16), default="none")
+    refund_issued_at: Mapped[datetime | None]
+
+    label_carrier: Mapped[str] = mapped_column(String(64), default="")
+    label_tracking_number: Mapped[str] = mapped_column(String(64), default="")
+    label_status: Mapped[str] = mapped_column(String(32), default="")
+    status_page_url: Mapped[str] = mapped_column(String(500), default="")
+
+    source_system: Mapped[str] = mapped_column(String(32), default="returnhub")
+    external_id: Mapped[str | None] = mapped_column(String(100))
+
+    received_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship()
+    customer: Mapped[Customer] = relationship()
+    items: Mapped[list[ReturnItem]] = relationship(
+        back_populates="return_", cascade="all, delete-orphan", order_by="ReturnItem.id"
+    )
+    exchange_items: Mapped[list[ExchangeItem]] = relationship(
+        cascade="all, delete-orphan", order_by="ExchangeItem.id"
+    )
+    notes: Mapped[list[ReturnNote]] = relationship(
+        cascade="all, delete-orphan", order_by="ReturnNote.id"
+    )
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        cascade="all, delete-orphan", order_by="TimelineEntry.id"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("source_system", "external_id"),
+        Index(None, "customer_id", "created_at"),
+    )
+
+
+class ReturnItem(Base):
+    __tablename__ = "return_items"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    quantity: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(100), default="")
+    parent_reason: Mapped[str] = mapped_column(String(100), default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    expected_condition: Mapped[str] = mapped_column(String(32), default="")
+    outcome: Mapped[str] = mapped_column(String(20))
+
+    return_: Mapped[Return] = relationship(back_populates="items")
+    order_line: Mapped[OrderLine] = relationship()
+
+
+class ExchangeItem(Base):
+    __tablename__ = "exchange_items"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    variant: Mapped[str] = mapped_column(String(200), default="")
+    quantity: Mapped[int]
+
+
+class ReturnNote(Base):
+    __tablename__ = "return_notes"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TimelineEntry(Base):
+    __tablename__ = "return_timeline"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str | None] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DomainEvent(Base):
+    """Facts for the outside world, written with the change; the delivery layer drains them."""
+
+    __tablename__ = "domain_events"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    subject_id: Mapped[str] = mapped_column(String(40), index=True)
+    payload: Mapped[dict[str, Any]]
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class AllowlistEntry(Base):
+    __tablename__ = "allowlist_entries"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    value: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # sha256 of the whole key: keys carry 256 random bits, so a slow hash adds nothing.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
