@@ -52,6 +52,26 @@ def _normalized_phones(
     return phones
 
 
+def _normalized_contacts(
+    emails: Sequence[str], phones: Sequence[PhoneIn], region: str, prefix: str = ""
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Both lists normalised, or one InvalidInput naming every bad entry of either."""
+    errors: list[FieldError] = []
+    good_emails: list[str] = []
+    good_phones: list[tuple[str, str]] = []
+    try:
+        good_emails = _normalized_emails(emails, f"{prefix}emails")
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+    try:
+        good_phones = _normalized_phones(phones, region, f"{prefix}phones")
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+    if errors:
+        raise InvalidInput("invalid contact details", errors)
+    return good_emails, good_phones
+
+
 def _check_emails_free(session: Session, emails: list[str], owner: str | None) -> None:
     if not emails:
         return
@@ -80,8 +100,7 @@ def create_customer(
     session: Session, data: CustomerCreate, phone_region: str = "US", prefix: str = ""
 ) -> Customer:
     p = f"{prefix}." if prefix else ""
-    emails = _normalized_emails(data.emails, f"{p}emails")
-    phones = _normalized_phones(data.phones, phone_region, f"{p}phones")
+    emails, phones = _normalized_contacts(data.emails, data.phones, phone_region, p)
     _check_emails_free(session, emails, None)
     customer = Customer(
         public_id=new_id(Prefix.CUSTOMER),
@@ -126,15 +145,14 @@ def update_customer(
         customer.name = data.name
         customer.name_search = data.name.lower()
         changed.append("name")
+    emails, phones = _normalized_contacts(data.emails or [], data.phones or [], phone_region)
     if data.emails is not None:
-        emails = _normalized_emails(data.emails)
         _check_emails_free(session, emails, customer.public_id)
         customer.emails.clear()
         session.flush()
         customer.emails.extend(CustomerEmail(email=e, position=i) for i, e in enumerate(emails))
         changed.append("emails")
     if data.phones is not None:
-        phones = _normalized_phones(data.phones, phone_region)
         customer.phones.clear()
         session.flush()
         customer.phones.extend(
