@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def test_malformed_json_is_400(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/customers", content=b'{"name": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["code"] == "malformed_json"
+    assert "not valid JSON" in error["message"]
+
+
+def test_wrong_type_is_422(client: TestClient) -> None:
+    response = client.post("/api/v1/customers", json={"name": ["a"]})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "name"
+
+
+def test_body_must_be_an_object(client: TestClient) -> None:
+    response = client.post("/api/v1/customers", json=[1, 2])
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "model_attributes_type"
+
+
+def test_unknown_route_is_json_404(client: TestClient) -> None:
+    response = client.get("/api/v1/nothing")
+    assert response.status_code == 404
+    assert response.json() == {
+        "errors": [{"field": "", "code": "not_found", "message": "Not Found"}]
+    }
+
+
+def test_wrong_method_is_405(client: TestClient) -> None:
+    response = client.delete("/api/v1/customers")
+    assert response.status_code == 405
+    assert response.json()["errors"][0]["code"] == "method_not_allowed"
+
+
+def test_health_ready_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready"
+    client.get("/api/v1/customers/cus_missing")
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert (
+        'returnhub_http_requests_total{method="GET",route="/api/v1/customers/{customer_id}",'
+        'status="404"} 1.0' in metrics.text
+    )
+
+
+def test_readyz_reports_unreachable_database(tmp_path: object) -> None:
+    from returnhub.api.app import create_app
+    from returnhub.settings import Settings
+
+    app = create_app(
+        Settings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none"),
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == "database_unreachable"
+
+
+def test_openapi_is_served(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert "/api/v1/returns/{return_id}/{action}" in schema["paths"]
+    assert client.get("/docs").status_code == 200

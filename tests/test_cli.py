@@ -1,0 +1,111 @@
+"""The CLI as a user runs it: real processes, real files, real ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+RETURNHUB = [sys.executable, "-m", "returnhub.cli"]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETURNHUB_")}
+    env["RETURNHUB_DATABASE_URL"] = f"sqlite:///{tmp_path}/cli.db"
+    env.update(extra)
+    return env
+
+
+def _run(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*RETURNHUB, *args],
+        env=_env(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_keys_create_prints_the_key_alone(tmp_path: Path) -> None:
+    result = _run(
+        tmp_path, "keys", "create", "--scope", "agent", "--scope", "helpdesk", "--name", "bot"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("rh_")
+    assert "not shown again" in result.stderr
+    listed = _run(tmp_path, "keys", "list")
+    assert "agent,helpdesk" in listed.stdout
+    assert lines[0] not in listed.stdout
+
+
+def test_keys_create_refuses_unknown_scope(tmp_path: Path) -> None:
+    result = _run(tmp_path, "keys", "create", "--scope", "root")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "scopes are admin, agent, helpdesk, warehouse" in result.stderr
+
+
+def test_production_mode_refuses_weak_secret(tmp_path: Path) -> None:
+    result = _run(
+        tmp_path, "migrate", RETURNHUB_MODE="production", RETURNHUB_SECRET_KEY="change-me"
+    )
+    assert result.returncode == 2
+    assert "RETURNHUB_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_migrates_and_answers(tmp_path: Path) -> None:
+    port = _free_port()
+    key = _run(tmp_path, "keys", "create", "--scope", "admin").stdout.strip()
+    proc = subprocess.Popen(
+        [*RETURNHUB, "serve", "--port", str(port)],
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("returnhub serve did not come up")
+                time.sleep(0.2)
+        assert ready.json() == {"status": "ready", "database": "sqlite"}
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/customers",
+            json={"name": "Served", "emails": ["served@example.com"]},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert created.status_code == 201
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_demo_loads_once(tmp_path: Path) -> None:
+    first = _run(tmp_path, "demo", "--customers", "20", "--seed", "3")
+    assert first.returncode == 0, first.stderr
+    again = _run(tmp_path, "demo", "--customers", "20")
+    assert again.returncode == 1
+    assert "already" in again.stderr
+    skipped = _run(tmp_path, "demo", "--customers", "20", "--if-empty")
+    assert skipped.returncode == 0
+    assert "skipped" in skipped.stderr
