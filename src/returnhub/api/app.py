@@ -13,6 +13,7 @@ from returnhub.api.errors import install_error_handlers
 from returnhub.api.metrics import Metrics, install_metrics
 from returnhub.api.routes import allowlist, customers, health, orders, returns
 from returnhub.api.schemas import ErrorResponse
+from returnhub.logs import configure_logging
 from returnhub.settings import Settings, get_settings
 from returnhub.store.db import Database
 from returnhub.store.types import utcnow
@@ -37,6 +38,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     settings.check_secrets()
+    configure_logging(settings)
     db = db or Database.from_settings(settings)
     app = FastAPI(
         title="returnhub",

@@ -14,6 +14,7 @@ from returnhub.domain.ids import Prefix, new_id
 from returnhub.services.commands import CustomerCreate, CustomerUpdate, PhoneIn
 from returnhub.services.events import record_event
 from returnhub.store.tables import Customer, CustomerEmail, CustomerPhone
+from returnhub.store.types import utcnow
 
 MAX_SEARCH_RESULTS = 100
 
@@ -167,6 +168,8 @@ def update_customer(
             "nothing to update",
             [FieldError("", "empty_update", "give at least one of name, emails, phones, tags")],
         )
+    # Contacts live in child tables, so touch the row ourselves: onupdate only sees own columns.
+    customer.updated_at = utcnow()
     session.flush()
     record_event(session, EventType.CUSTOMER_UPDATED, customer.public_id, {"changed": changed})
     return customer
