@@ -8,11 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from returnhub.domain.contact import normalize_email, normalize_phone, normalize_tag
-from returnhub.domain.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+from returnhub.domain.errors import Conflict, DomainError, FieldError, InvalidInput
 from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id
 from returnhub.services.commands import CustomerCreate, CustomerUpdate, PhoneIn
 from returnhub.services.events import record_event
+from returnhub.services.lookup import not_found
 from returnhub.store.tables import Customer, CustomerEmail, CustomerPhone
 from returnhub.store.types import utcnow
 
@@ -124,10 +125,7 @@ def get_customer(session: Session, public_id: str) -> Customer:
         .options(selectinload(Customer.emails), selectinload(Customer.phones))
     )
     if customer is None:
-        raise NotFound(
-            f"no customer with id {public_id!r}",
-            [FieldError("customer_id", "not_found", f"no customer with id {public_id!r}")],
-        )
+        raise not_found("customer_id", "customer", public_id)
     return customer
 
 

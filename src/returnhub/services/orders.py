@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from returnhub.domain.errors import Conflict, FieldError, NotFound
+from returnhub.domain.errors import Conflict, FieldError
 from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id
 from returnhub.domain.lifecycle import VOID_STATES
@@ -15,6 +15,7 @@ from returnhub.domain.policy import LineEligibility, LineFacts, OrderFacts, Poli
 from returnhub.services import allowlist, customers
 from returnhub.services.commands import OrderCreate
 from returnhub.services.events import record_event
+from returnhub.services.lookup import not_found
 from returnhub.store.tables import Customer, Fulfillment, Order, OrderLine, Return, ReturnItem
 
 
@@ -84,10 +85,7 @@ def get_order(session: Session, public_id: str, field: str = "order_id") -> Orde
         )
     )
     if order is None:
-        raise NotFound(
-            f"no order with id {public_id!r}",
-            [FieldError(field, "not_found", f"no order with id {public_id!r}")],
-        )
+        raise not_found(field, "order", public_id)
     return order
 
 

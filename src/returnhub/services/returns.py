@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from returnhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from returnhub.domain.errors import Conflict, FieldError, InvalidInput
 from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id, new_return_number
 from returnhub.domain.lifecycle import VOID_STATES, ReturnAction, ReturnState, next_state
@@ -18,6 +18,7 @@ from returnhub.domain.policy import Outcome, Policy, RequestedItem, check_reques
 from returnhub.services import orders
 from returnhub.services.commands import ActionIn, NoteIn, RefundIn, ReturnCreate
 from returnhub.services.events import record_event, record_timeline
+from returnhub.services.lookup import internal_id, not_found
 from returnhub.store.tables import (
     Customer,
     ExchangeItem,
@@ -59,10 +60,7 @@ def get_return(session: Session, public_id: str, *, for_update: bool = False) ->
     )
     ret = session.scalar(query)
     if ret is None:
-        raise NotFound(
-            f"no return with id {public_id!r}",
-            [FieldError("return_id", "not_found", f"no return with id {public_id!r}")],
-        )
+        raise not_found("return_id", "return", public_id)
     return ret
 
 
@@ -84,10 +82,7 @@ def create_return(
     # (PostgreSQL; SQLite already serialises writers with BEGIN IMMEDIATE).
     order = session.scalar(select(Order).where(Order.public_id == data.order_id).with_for_update())
     if order is None:
-        raise NotFound(
-            f"no order with id {data.order_id!r}",
-            [FieldError("order_id", "not_found", f"no order with id {data.order_id!r}")],
-        )
+        raise not_found("order_id", "order", data.order_id)
     if data.external_id is not None:
         clash = session.scalar(
             select(Return.public_id).where(
@@ -293,21 +288,11 @@ def list_returns(
     if state is not None:
         query = query.where(Return.state == state.value)
     if customer_id is not None:
-        customer = session.scalar(select(Customer.id).where(Customer.public_id == customer_id))
-        if customer is None:
-            raise NotFound(
-                "no such customer",
-                [FieldError("customer_id", "not_found", f"no customer with id {customer_id!r}")],
-            )
-        query = query.where(Return.customer_id == customer)
+        key = internal_id(session, Customer, customer_id, "customer_id", "customer")
+        query = query.where(Return.customer_id == key)
     if order_id is not None:
-        order = session.scalar(select(Order.id).where(Order.public_id == order_id))
-        if order is None:
-            raise NotFound(
-                "no such order",
-                [FieldError("order_id", "not_found", f"no order with id {order_id!r}")],
-            )
-        query = query.where(Return.order_id == order)
+        key = internal_id(session, Order, order_id, "order_id", "order")
+        query = query.where(Return.order_id == key)
     if after is not None:
         query = query.where(Return.id < after)
     return list(session.scalars(query.order_by(Return.id.desc()).limit(limit)))
