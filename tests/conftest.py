@@ -105,7 +105,7 @@ def _empty(db: Database) -> None:
 
 @pytest.fixture
 def settings(migrated_url: str) -> Settings:
-    return Settings(mode="demo", database_url=migrated_url)
+    return Settings(mode="demo", database_url=migrated_url, embedded_worker=False)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tests.factories import create_order, create_return
 @pytest.fixture(scope="module")
 def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     path: Path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-    app_settings = Settings(mode="demo", database_url=f"sqlite:///{path}")
+    app_settings = Settings(mode="demo", database_url=f"sqlite:///{path}", embedded_worker=False)
     db = Database.from_settings(app_settings)
     upgrade(db.engine)
     clock = Clock(datetime(2026, 11, 20, 12, tzinfo=UTC))

@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from returnhub.domain.retry import RetryPolicy
+
 DEFAULT_DATABASE_URL = f"sqlite:///{Path('var') / 'returnhub.db'}"
 
 # Values people paste from tutorials or leave as placeholders. A secret shorter than
@@ -54,6 +56,15 @@ class Settings(BaseSettings):
 
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
 
+    # Durable delivery.
+    embedded_worker: bool = True
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    outbox_lease_seconds: int = Field(default=60, ge=1)
+    outbox_retry_delays: str = "30,120,600,1800,7200,21600,54000"
+    outbound_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
     # Connector secrets: empty means "not configured". Later integrations read these.
     loop_api_key: SecretStr = SecretStr("")
     loop_webhook_secret: SecretStr = SecretStr("")
@@ -76,6 +87,15 @@ class Settings(BaseSettings):
             # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
+
+    @field_validator("outbox_retry_delays")
+    @classmethod
+    def _retry_delays_parse(cls, value: str) -> str:
+        RetryPolicy.parse(value)
+        return value
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy.parse(self.outbox_retry_delays)
 
     @property
     def is_demo(self) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import FastAPI
@@ -10,9 +11,18 @@ from fastapi import FastAPI
 from returnhub import __version__
 from returnhub.api.deps import AppContext
 from returnhub.api.errors import install_error_handlers
-from returnhub.api.metrics import Metrics, install_metrics
-from returnhub.api.routes import allowlist, customers, health, orders, returns
+from returnhub.api.metrics import Metrics, OutboxCollector, install_metrics
+from returnhub.api.routes import (
+    allowlist,
+    customers,
+    health,
+    operations,
+    orders,
+    returns,
+    webhooks,
+)
 from returnhub.api.schemas import ErrorResponse
+from returnhub.delivery.worker import BackgroundWorker, Worker, WorkerMetrics
 from returnhub.logs import configure_logging
 from returnhub.settings import Settings, get_settings
 from returnhub.store.db import Database
@@ -35,12 +45,34 @@ def create_app(
     settings: Settings | None = None,
     db: Database | None = None,
     clock: Callable[[], datetime] = utcnow,
+    *,
+    worker: bool | None = None,
 ) -> FastAPI:
+    """The API; with ``worker`` (default: RETURNHUB_EMBEDDED_WORKER) the outbox worker runs in
+    a background thread for the app's lifetime."""
     settings = settings or get_settings()
     settings.check_secrets()
     configure_logging(settings)
     db = db or Database.from_settings(settings)
+    metrics = Metrics()
+    metrics.registry.register(OutboxCollector(db, clock))
+    run_worker = settings.embedded_worker if worker is None else worker
+    worker_metrics = WorkerMetrics(metrics.registry)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        background = None
+        if run_worker:
+            background = BackgroundWorker(Worker(db, settings, clock=clock, metrics=worker_metrics))
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="returnhub",
         version=__version__,
         description="One ledger of customers, orders and returns. Authenticate with "
@@ -48,9 +80,9 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.context = AppContext(settings=settings, db=db, clock=clock)
-    app.state.metrics = Metrics()
+    app.state.metrics = metrics
     install_error_handlers(app)
-    install_metrics(app, app.state.metrics)
-    for module in (health, customers, orders, returns, allowlist):
+    install_metrics(app, metrics)
+    for module in (health, customers, orders, returns, allowlist, webhooks, operations):
         app.include_router(module.router)
     return app

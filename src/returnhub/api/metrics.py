@@ -4,7 +4,8 @@ which would explode label cardinality with ids)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -14,6 +15,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from returnhub.store.db import Database
 
 
 class Metrics:
@@ -55,3 +60,33 @@ def install_metrics(app: FastAPI, metrics: Metrics) -> None:
         metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
         metrics.requests.labels(request.method, route, str(response.status_code)).inc()
         return response
+
+
+class OutboxCollector(Collector):
+    """Outbox gauges read from the database at scrape time, so every process reports the
+    same truth whichever worker did the work."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        from returnhub.delivery import outbox
+
+        jobs = GaugeMetricFamily(
+            "returnhub_outbox_jobs", "Outbox jobs by status", labels=["status"]
+        )
+        oldest = GaugeMetricFamily(
+            "returnhub_outbox_oldest_pending_seconds", "Age of the oldest pending outbox job"
+        )
+        try:
+            with self.db.read() as session:
+                counts = outbox.counts_by_status(session)
+                age = outbox.oldest_pending_age(session, self.clock())
+        except Exception:
+            return  # the database is down: /readyz says so; metrics stay scrapeable
+        for status, count in counts.items():
+            jobs.add_metric([status], count)
+        oldest.add_metric([], age)
+        yield jobs
+        yield oldest

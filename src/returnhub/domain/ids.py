@@ -27,6 +27,9 @@ class Prefix(StrEnum):
     ALLOWLIST = "alw"
     API_KEY = "key"
     EVENT = "evt"
+    JOB = "job"
+    INBOX = "inb"
+    SUBSCRIPTION = "whs"
 
 
 def new_id(prefix: Prefix, rng: random.Random | None = None) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id
+from returnhub.services import subscriptions
 from returnhub.store.tables import DomainEvent, Return, TimelineEntry
 
 
@@ -21,6 +22,8 @@ def record_event(
         payload=payload,
     )
     session.add(event)
+    session.flush()
+    subscriptions.fan_out(session, event)
     return event
 
 

@@ -64,7 +64,7 @@ def get_return(session: Session, public_id: str, *, for_update: bool = False) ->
     return ret
 
 
-def _summary(ret: Return) -> dict[str, object]:
+def summary(ret: Return) -> dict[str, object]:
     return {
         "return_id": ret.public_id,
         "number": ret.number,
@@ -167,7 +167,7 @@ def create_return(
         session,
         EventType.RETURN_CREATED,
         ret.public_id,
-        {**_summary(ret), "refund_amount": refund_amount, "currency": ret.currency},
+        {**summary(ret), "refund_amount": refund_amount, "currency": ret.currency},
     )
     return ret
 
@@ -199,7 +199,7 @@ def apply_action(
         session,
         EventType.RETURN_STATE_CHANGED,
         ret.public_id,
-        {**_summary(ret), "from": source.value, "to": target.value, "action": action.value},
+        {**summary(ret), "from": source.value, "to": target.value, "action": action.value},
     )
     return ret
 
@@ -214,7 +214,7 @@ def add_note(session: Session, public_id: str, data: NoteIn, actor: str) -> Retu
         session,
         EventType.RETURN_NOTE_ADDED,
         ret.public_id,
-        {**_summary(ret), "note_id": note.public_id, "body": data.body, "author": note.author},
+        {**summary(ret), "note_id": note.public_id, "body": data.body, "author": note.author},
     )
     return note
 
@@ -261,7 +261,7 @@ def issue_refund(
         EventType.RETURN_REFUND_ISSUED,
         ret.public_id,
         {
-            **_summary(ret),
+            **summary(ret),
             "amount": ret.refund_amount,
             "currency": ret.currency,
             "method": ret.refund_method,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -164,9 +165,12 @@ class Return(Base):
     label_tracking_number: Mapped[str] = mapped_column(String(64), default="")
     label_status: Mapped[str] = mapped_column(String(32), default="")
     status_page_url: Mapped[str] = mapped_column(String(500), default="")
+    label_updated_at: Mapped[datetime | None]
 
     source_system: Mapped[str] = mapped_column(String(32), default="returnhub")
     external_id: Mapped[str | None] = mapped_column(String(100))
+    # The source system's own last-change time: older events never move the return backwards.
+    source_updated_at: Mapped[datetime | None]
 
     received_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -286,3 +290,91 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class InboxEvent(Base):
+    """An inbound webhook exactly as received; durable before we answer 2xx."""
+
+    __tablename__ = "inbox_events"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    source: Mapped[str] = mapped_column(String(32))
+    # The source's own event id, or sha256 of the body where the source sends none.
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(100), default="")
+    headers: Mapped[dict[str, Any]]
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("source", "dedupe_key"),)
+
+
+class OutboxJob(Base):
+    """One unit of outbound work. See delivery/outbox.py for the claim protocol."""
+
+    __tablename__ = "outbox_jobs"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    connector: Mapped[str] = mapped_column(String(32), default="")
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    # Jobs sharing a lock key run one at a time, in id order (e.g. everything about one return).
+    lock_key: Mapped[str | None] = mapped_column(String(200))
+    # Enqueueing the same dedupe key twice is a no-op: the effect is scheduled once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    error_class: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "lock_key", "id"),
+        # At most one job per lock key is in flight: ordering holds even if a claim races.
+        Index(
+            "uq_outbox_jobs_lock_key_in_flight",
+            "lock_key",
+            unique=True,
+            sqlite_where=text("status = 'in_flight' AND lock_key IS NOT NULL"),
+            postgresql_where=text("status = 'in_flight' AND lock_key IS NOT NULL"),
+        ),
+    )
+
+
+class WebhookSubscription(Base):
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    # Standard Webhooks signing secret (whsec_…). Kept to sign every delivery; shown once.
+    secret: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConnectorHealth(Base):
+    __tablename__ = "connector_health"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    connector: Mapped[str] = mapped_column(String(32), unique=True)
+    healthy: Mapped[bool] = mapped_column(Boolean, default=True)
+    successes: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(BigInteger, default=0)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    last_success_at: Mapped[datetime | None]
+    last_error_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,1 @@
+"""One package per external system: clients, payload mapping, webhook verification."""

@@ -1,0 +1,1 @@
+"""Loop Returns (https://docs.loopreturns.com): see ../shared/reference/loop-returns.md."""

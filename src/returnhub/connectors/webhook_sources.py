@@ -1,0 +1,147 @@
+"""The registry of inbound webhook sources. Routes, verification and mapping all follow from it:
+adding a source is one entry here plus its mapping module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from returnhub.connectors import generic
+from returnhub.connectors.loop import webhooks as loop
+from returnhub.connectors.signatures import verify_hmac_base64, verify_standard_webhook
+from returnhub.domain.external import ExternalReturn
+from returnhub.services import sync
+from returnhub.settings import Settings
+from returnhub.store.types import utcnow
+
+Payload = Mapping[str, Any]
+Headers = Mapping[str, str]
+Verifier = Callable[[str, bytes, Headers, str], None]
+Applier = Callable[[Session, Payload], str]
+
+
+def _apply_return(mapper: Callable[[Payload], ExternalReturn]) -> Applier:
+    def apply(session: Session, payload: Payload) -> str:
+        return sync.apply_external_return(session, mapper(payload), utcnow()).value
+
+    return apply
+
+
+def _apply_loop_label(session: Session, payload: Payload) -> str:
+    return sync.apply_external_label(session, loop.map_label(payload)).value
+
+
+@dataclass(frozen=True)
+class WebhookSource:
+    name: str
+    display_name: str
+    secret_setting: str
+    secret_hint: str
+    verify: Verifier
+    event_type: Callable[[Payload, Headers], str]
+    # The source's own event id; None → sha256 of the body is the dedupe key.
+    event_id: Callable[[Payload, Headers], str | None]
+    lock_key: Callable[[Payload, Headers], str | None]
+    # Event types we map into the ledger; any other type is stored and marked ignored.
+    appliers: Mapping[str, Applier]
+    kept_headers: tuple[str, ...] = ()
+
+    def secret(self, settings: Settings) -> str:
+        value: Any = getattr(settings, self.secret_setting)
+        return str(value.get_secret_value())
+
+    def env_var(self) -> str:
+        return f"RETURNHUB_{self.secret_setting.upper()}"
+
+
+def _hmac_verifier(header: str) -> Verifier:
+    def verify(secret: str, body: bytes, headers: Headers, hint: str) -> None:
+        verify_hmac_base64(secret, body, headers, header, hint)
+
+    return verify
+
+
+def _standard(secret: str, body: bytes, headers: Headers, hint: str) -> None:
+    verify_standard_webhook(secret, body, headers, hint)
+
+
+def _none(_: Payload, __: Headers) -> str | None:
+    return None
+
+
+SOURCES: dict[str, WebhookSource] = {
+    source.name: source
+    for source in (
+        WebhookSource(
+            name="loop",
+            display_name="Loop Returns",
+            secret_setting="loop_webhook_secret",
+            secret_hint="RETURNHUB_LOOP_WEBHOOK_SECRET the secret shown on Loop's "
+            "Developer Tools page",
+            verify=_hmac_verifier("X-Loop-Signature"),
+            event_type=lambda p, h: loop.event_type(p),
+            # Loop sends no event id; the body (which carries edited_at) identifies the event.
+            event_id=_none,
+            lock_key=lambda p, h: loop.lock_key(p),
+            appliers={
+                **{t: _apply_return(loop.map_return) for t in loop.RETURN_TRIGGERS},
+                **{t: _apply_loop_label for t in loop.LABEL_TRIGGERS},
+            },
+        ),
+        WebhookSource(
+            name="shopify",
+            display_name="Shopify",
+            secret_setting="shopify_webhook_secret",
+            secret_hint="RETURNHUB_SHOPIFY_WEBHOOK_SECRET the app's client secret (Shopify signs "
+            "webhooks with it)",
+            verify=_hmac_verifier("X-Shopify-Hmac-Sha256"),
+            event_type=lambda p, h: h.get("x-shopify-topic", ""),
+            event_id=lambda p, h: h.get("x-shopify-webhook-id") or h.get("x-shopify-event-id"),
+            lock_key=lambda p, h: f"shopify:return:{p['id']}" if p.get("id") else None,
+            # Shopify's returns webhooks carry little more than id and status; mapping them
+            # needs a GraphQL pull and arrives with the Shopify connector.
+            appliers={},
+            kept_headers=("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id"),
+        ),
+        WebhookSource(
+            name="returnlogic",
+            display_name="ReturnLogic",
+            secret_setting="returnlogic_webhook_secret",
+            secret_hint="RETURNHUB_RETURNLOGIC_WEBHOOK_SECRET the signing secret configured "
+            "for this webhook in ReturnLogic",
+            # UNVERIFIED: ReturnLogic does not document its signature scheme (see the reference);
+            # we require the Shopify-style HMAC in this header until it is confirmed.
+            verify=_hmac_verifier("X-ReturnLogic-Hmac-Sha256"),
+            event_type=lambda p, h: str(p.get("event") or p.get("type") or p.get("topic") or ""),
+            event_id=lambda p, h: str(p["eventId"]) if p.get("eventId") else None,
+            lock_key=lambda p, h: (
+                f"returnlogic:rma:{p.get('rlRmaId') or (p.get('data') or {}).get('rlRmaId')}"
+                if p.get("rlRmaId") or isinstance(p.get("data"), Mapping)
+                else None
+            ),
+            appliers={},
+        ),
+        WebhookSource(
+            name="generic",
+            display_name="Generic (Standard Webhooks)",
+            secret_setting="generic_webhook_secret",
+            secret_hint="RETURNHUB_GENERIC_WEBHOOK_SECRET the whsec_… secret the sender signs with",
+            verify=_standard,
+            event_type=lambda p, h: generic.event_type(p),
+            event_id=lambda p, h: h.get("webhook-id"),
+            lock_key=lambda p, h: generic.lock_key(p),
+            appliers={t: _apply_return(generic.map_return) for t in generic.RETURN_TYPES},
+            kept_headers=("webhook-id", "webhook-timestamp"),
+        ),
+    )
+}
+
+
+def dedupe_key(source: WebhookSource, payload: Payload, headers: Headers, body: bytes) -> str:
+    own = source.event_id(payload, headers)
+    return f"id:{own}" if own else f"sha256:{hashlib.sha256(body).hexdigest()}"

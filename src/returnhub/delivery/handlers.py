@@ -1,0 +1,68 @@
+"""What each kind of outbox job does. Handlers raise DeliveryError subclasses on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from returnhub.delivery import inbox
+from returnhub.delivery.errors import DeliveryError, MappingError
+from returnhub.delivery.outbox import ClaimedJob
+from returnhub.settings import Settings
+from returnhub.store.db import Database
+from returnhub.store.types import utcnow
+
+
+@dataclass
+class HandlerContext:
+    db: Database
+    settings: Settings
+    http: httpx.Client
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+
+Handler = Callable[[HandlerContext, ClaimedJob], None]
+
+
+def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
+    """Map a stored inbound event into the ledger, in one transaction with its status."""
+    from returnhub.connectors.webhook_sources import SOURCES
+
+    inbox_id = str(job.payload["inbox_id"])
+    try:
+        with ctx.db.write() as session:
+            event = inbox.load(session, inbox_id)
+            if event is None:
+                raise MappingError(f"inbox event {inbox_id} does not exist")
+            source = SOURCES.get(event.source)
+            applier = source.appliers.get(event.event_type) if source else None
+            if applier is None:
+                known = ", ".join(sorted(source.appliers)) if source and source.appliers else "none"
+                inbox.mark(
+                    session,
+                    inbox_id,
+                    inbox.InboxStatus.IGNORED,
+                    f"event type {event.event_type!r} is not mapped (mapped types: {known})",
+                    ctx.clock(),
+                )
+                return
+            try:
+                result = applier(session, inbox.payload_of(event))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MappingError(f"cannot map the payload: {type(exc).__name__}: {exc}") from exc
+            inbox.mark(session, inbox_id, inbox.InboxStatus.APPLIED, result, ctx.clock())
+    except DeliveryError as exc:
+        if not exc.retryable:
+            # The ledger change rolled back; record why on the event itself, then let the job die.
+            with ctx.db.write() as session:
+                inbox.mark(session, inbox_id, inbox.InboxStatus.FAILED, exc.message, ctx.clock())
+        raise
+
+
+def default_handlers() -> dict[str, Handler]:
+    from returnhub.delivery.webhook_delivery import DELIVER_JOB, deliver_webhook
+
+    return {inbox.APPLY_JOB: apply_inbox_event, DELIVER_JOB: deliver_webhook}

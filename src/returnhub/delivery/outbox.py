@@ -1,0 +1,275 @@
+"""The transactional outbox: enqueue inside the caller's transaction, claim with a lease,
+finish, retry, dead letters and replay.
+
+Claim protocol: one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``.
+On PostgreSQL, concurrent workers skip each other's rows; on SQLite the write transaction is
+``BEGIN IMMEDIATE`` so claims are serialised anyway (SQLAlchemy omits FOR UPDATE there). A job
+is claimable when it is pending and due, or in flight with an expired lease (its worker died),
+and no earlier job with the same lock key is still pending or in flight, so work on one return
+happens in order. A job that completes after losing its lease is ignored: the new holder wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, aliased
+
+from returnhub.delivery.errors import DeliveryError
+from returnhub.domain.ids import Prefix, new_id
+from returnhub.domain.retry import RetryPolicy
+from returnhub.store.tables import OutboxJob
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """What a worker needs to run a job; detached from any session."""
+
+    id: int
+    public_id: str
+    kind: str
+    connector: str
+    payload: dict[str, Any]
+    attempts: int
+    lock_key: str | None
+    dedupe_key: str | None
+
+    @property
+    def idempotency_key(self) -> str:
+        """Sent with every outbound request of this job: the same on every retry."""
+        return self.dedupe_key or self.public_id
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    connector: str = "",
+    lock_key: str | None = None,
+    dedupe_key: str | None = None,
+    run_at: datetime | None = None,
+) -> bool:
+    """Add a job in the caller's transaction. False when ``dedupe_key`` was enqueued before."""
+    values: dict[str, Any] = {
+        "public_id": new_id(Prefix.JOB),
+        "kind": kind,
+        "connector": connector,
+        "payload": payload,
+        "status": JobStatus.PENDING.value,
+        "lock_key": lock_key,
+        "dedupe_key": dedupe_key,
+    }
+    if run_at is not None:
+        values["next_attempt_at"] = run_at
+    dialect = session.get_bind().dialect.name
+    if dedupe_key is None:
+        session.execute(insert(OutboxJob).values(**values))
+        return True
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        upsert(OutboxJob).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    result = session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))
+
+
+def claim(
+    session: Session, worker_id: str, now: datetime, *, limit: int, lease: timedelta
+) -> list[ClaimedJob]:
+    """Take up to ``limit`` due jobs for ``worker_id`` until ``now + lease``."""
+    earlier = aliased(OutboxJob)
+    blocked = exists().where(
+        earlier.lock_key == OutboxJob.lock_key,
+        earlier.id < OutboxJob.id,
+        earlier.status.in_([JobStatus.PENDING.value, JobStatus.IN_FLIGHT.value]),
+    )
+    due = (
+        select(OutboxJob.id)
+        .where(
+            or_(
+                and_(
+                    OutboxJob.status == JobStatus.PENDING.value,
+                    OutboxJob.next_attempt_at <= now,
+                ),
+                and_(
+                    OutboxJob.status == JobStatus.IN_FLIGHT.value,
+                    OutboxJob.lease_expires_at < now,
+                ),
+            ),
+            or_(OutboxJob.lock_key.is_(None), ~blocked),
+        )
+        .order_by(OutboxJob.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(OutboxJob)
+        .where(OutboxJob.id.in_(due.scalar_subquery()))
+        .values(
+            status=JobStatus.IN_FLIGHT.value,
+            attempts=OutboxJob.attempts + 1,
+            lease_expires_at=now + lease,
+            locked_by=worker_id,
+            updated_at=now,
+        )
+        .returning(
+            OutboxJob.id,
+            OutboxJob.public_id,
+            OutboxJob.kind,
+            OutboxJob.connector,
+            OutboxJob.payload,
+            OutboxJob.attempts,
+            OutboxJob.lock_key,
+            OutboxJob.dedupe_key,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(statement).all()
+    jobs = [ClaimedJob(*row) for row in rows]
+    return sorted(jobs, key=lambda j: j.id)
+
+
+def _held(job_id: int, worker_id: str) -> Any:
+    return and_(
+        OutboxJob.id == job_id,
+        OutboxJob.status == JobStatus.IN_FLIGHT.value,
+        OutboxJob.locked_by == worker_id,
+    )
+
+
+def succeed(session: Session, job: ClaimedJob, worker_id: str, now: datetime) -> bool:
+    """Mark done; False when the lease was lost (another worker now owns the job)."""
+    result = session.execute(
+        update(OutboxJob)
+        .where(_held(job.id, worker_id))
+        .values(
+            status=JobStatus.SUCCEEDED.value,
+            lease_expires_at=None,
+            locked_by=None,
+            finished_at=now,
+            updated_at=now,
+            last_error="",
+            error_class="",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def fail(
+    session: Session,
+    job: ClaimedJob,
+    worker_id: str,
+    error: DeliveryError,
+    policy: RetryPolicy,
+    now: datetime,
+) -> JobStatus | None:
+    """Schedule the next attempt or mark dead; returns the new status (None if lease lost)."""
+    next_at = (
+        policy.next_attempt_at(job.attempts, now, error.retry_after) if error.retryable else None
+    )
+    status = JobStatus.PENDING if next_at is not None else JobStatus.DEAD
+    result = session.execute(
+        update(OutboxJob)
+        .where(_held(job.id, worker_id))
+        .values(
+            status=status.value,
+            next_attempt_at=next_at or now,
+            lease_expires_at=None,
+            locked_by=None,
+            last_error=error.message[:4000],
+            error_class=error.error_class.value,
+            finished_at=now if status is JobStatus.DEAD else None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return status if getattr(result, "rowcount", 0) else None
+
+
+def release(session: Session, job: ClaimedJob, worker_id: str, now: datetime) -> None:
+    """Give a claimed job back untouched (graceful shutdown): it does not count as an attempt."""
+    session.execute(
+        update(OutboxJob)
+        .where(_held(job.id, worker_id))
+        .values(
+            status=JobStatus.PENDING.value,
+            attempts=OutboxJob.attempts - 1,
+            lease_expires_at=None,
+            locked_by=None,
+            next_attempt_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def replay(session: Session, public_ids: list[str] | None, now: datetime) -> list[str]:
+    """Send dead jobs around again with a fresh attempt budget; ``None`` replays every dead job."""
+    query = select(OutboxJob).where(OutboxJob.status == JobStatus.DEAD.value)
+    if public_ids is not None:
+        query = query.where(OutboxJob.public_id.in_(public_ids))
+    jobs = list(session.scalars(query.with_for_update()))
+    for job in jobs:
+        job.status = JobStatus.PENDING.value
+        job.attempts = 0
+        job.next_attempt_at = now
+        job.finished_at = None
+        job.last_error = f"replayed at {now.isoformat()} after: {job.last_error}"[:4000]
+    return [job.public_id for job in jobs]
+
+
+def list_jobs(
+    session: Session,
+    *,
+    status: JobStatus | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+    after: int | None = None,
+) -> list[OutboxJob]:
+    query = select(OutboxJob).order_by(OutboxJob.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(OutboxJob.status == status.value)
+    if kind is not None:
+        query = query.where(OutboxJob.kind == kind)
+    if after is not None:
+        query = query.where(OutboxJob.id < after)
+    return list(session.scalars(query))
+
+
+def get_job(session: Session, public_id: str) -> OutboxJob | None:
+    return session.scalar(select(OutboxJob).where(OutboxJob.public_id == public_id))
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(OutboxJob.status, func.count()).group_by(OutboxJob.status))
+    counts = {status.value: 0 for status in JobStatus}
+    counts.update({status: int(n) for status, n in rows})
+    return counts
+
+
+def oldest_pending_age(session: Session, now: datetime) -> float:
+    # Ids grow with creation time, so the lowest pending id is the oldest pending job.
+    oldest = session.scalar(
+        select(OutboxJob.created_at)
+        .where(OutboxJob.status == JobStatus.PENDING.value)
+        .order_by(OutboxJob.id)
+        .limit(1)
+    )
+    if oldest is None:
+        return 0.0
+    return max((now - oldest).total_seconds(), 0.0)

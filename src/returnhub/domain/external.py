@@ -1,0 +1,65 @@
+"""A return as another system describes it, after mapping and before it touches the ledger.
+
+Connectors map their payloads into these values (pure functions); services/sync.py applies them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from returnhub.domain.lifecycle import ReturnState
+from returnhub.domain.policy import Outcome
+
+
+@dataclass(frozen=True)
+class ExternalItem:
+    sku: str
+    title: str
+    unit_price: int
+    quantity: int = 1
+    variant: str = ""
+    reason: str = ""
+    parent_reason: str = ""
+    comment: str = ""
+    outcome: Outcome = Outcome.REFUND
+
+
+@dataclass(frozen=True)
+class ExternalExchangeItem:
+    sku: str
+    title: str = ""
+    variant: str = ""
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class ExternalReturn:
+    source: str
+    external_id: str
+    state: ReturnState
+    updated_at: datetime
+    created_at: datetime
+    order_name: str
+    customer_email: str
+    currency: str
+    customer_name: str = ""
+    items: tuple[ExternalItem, ...] = ()
+    exchange_items: tuple[ExternalExchangeItem, ...] = ()
+    label_carrier: str = ""
+    label_tracking_number: str = ""
+    label_status: str = ""
+    status_page_url: str = ""
+    refund_amount: int | None = None
+    shipping_zip: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExternalLabel:
+    source: str
+    external_return_id: str
+    carrier: str
+    tracking_number: str
+    label_status: str
+    updated_at: datetime

@@ -1,0 +1,250 @@
+"""Applying returns that live in another system (Loop, a generic source …) to the ledger.
+
+The source is the authority on its own returns, so its state is taken as given rather than
+walked through the transition table, with one rule that makes delivery order irrelevant: a
+change stamped older than what the ledger already holds is ignored, so nothing ever moves
+backwards, and an update that arrives before its create simply creates the return.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from returnhub.delivery.errors import ServerError
+from returnhub.domain.events import EventType
+from returnhub.domain.external import ExternalLabel, ExternalReturn
+from returnhub.domain.ids import Prefix, new_id, new_return_number
+from returnhub.domain.lifecycle import VOID_STATES, ReturnState
+from returnhub.domain.policy import Outcome
+from returnhub.services.customers import find_customer_by_email
+from returnhub.services.events import record_event, record_timeline
+from returnhub.services.returns import RefundState, summary
+from returnhub.store.tables import (
+    Customer,
+    CustomerEmail,
+    ExchangeItem,
+    Order,
+    OrderLine,
+    Return,
+    ReturnItem,
+)
+
+
+class SyncResult(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+
+
+def _customer(session: Session, ext: ExternalReturn) -> Customer:
+    customer = find_customer_by_email(session, ext.customer_email)
+    if customer is not None:
+        return customer
+    name = ext.customer_name or ext.customer_email.split("@")[0]
+    customer = Customer(
+        public_id=new_id(Prefix.CUSTOMER),
+        name=name,
+        name_search=name.lower(),
+        tags=[],
+        emails=[CustomerEmail(email=ext.customer_email, position=0)],
+    )
+    session.add(customer)
+    session.flush()
+    record_event(session, EventType.CUSTOMER_CREATED, customer.public_id, {"name": name})
+    return customer
+
+
+def _order(session: Session, ext: ExternalReturn, customer: Customer) -> Order:
+    order = session.scalar(
+        select(Order).where(Order.name == ext.order_name).options(selectinload(Order.lines))
+    )
+    if order is None:
+        order = Order(
+            public_id=new_id(Prefix.ORDER),
+            customer=customer,
+            name=ext.order_name,
+            placed_at=ext.created_at,
+            delivered_at=None,
+            currency=ext.currency,
+            shipping_zip=ext.shipping_zip,
+            lines=[],
+        )
+        session.add(order)
+    # The source knows items our copy of the order may lack (an order never imported here).
+    wanted = Counter(item.sku for item in ext.items)
+    have = {line.sku: line for line in order.lines}
+    for item in ext.items:
+        line = have.get(item.sku)
+        if line is None:
+            line = OrderLine(
+                public_id=new_id(Prefix.ORDER_LINE),
+                position=len(order.lines),
+                sku=item.sku,
+                title=item.title,
+                variant=item.variant,
+                quantity=wanted[item.sku],
+                unit_price=item.unit_price,
+                final_sale=False,
+            )
+            order.lines.append(line)
+            have[item.sku] = line
+        elif line.quantity < wanted[item.sku]:
+            line.quantity = wanted[item.sku]
+    session.flush()
+    return order
+
+
+def _refund_state(ret: Return, ext: ExternalReturn) -> str:
+    if ret.refund_amount == 0:
+        return RefundState.NONE
+    if ext.state in VOID_STATES:
+        return RefundState.VOID
+    if ext.state in (ReturnState.PROCESSED, ReturnState.CLOSED):
+        return RefundState.ISSUED
+    return RefundState.PENDING
+
+
+def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) -> SyncResult:
+    ret = session.scalar(
+        select(Return)
+        .where(Return.source_system == ext.source, Return.external_id == ext.external_id)
+        .with_for_update()
+    )
+    actor = f"{ext.source} sync"
+    if ret is None:
+        customer = _customer(session, ext)
+        order = _order(session, ext, customer)
+        lines = {line.sku: line for line in order.lines}
+        grouped: dict[tuple[str, Outcome, str, str, str], int] = Counter()
+        for item in ext.items:
+            grouped[(item.sku, item.outcome, item.reason, item.parent_reason, item.comment)] += 1
+        refund = sum(i.unit_price for i in ext.items if i.outcome is not Outcome.EXCHANGE)
+        ret = Return(
+            public_id=new_id(Prefix.RETURN),
+            number=new_return_number(),
+            order=order,
+            customer=customer,
+            state=ext.state.value,
+            currency=ext.currency,
+            refund_amount=ext.refund_amount if ext.refund_amount is not None else refund,
+            refund_method="",
+            label_carrier=ext.label_carrier,
+            label_tracking_number=ext.label_tracking_number,
+            label_status=ext.label_status,
+            status_page_url=ext.status_page_url,
+            source_system=ext.source,
+            external_id=ext.external_id,
+            source_updated_at=ext.updated_at,
+            received_at=now if ext.state is ReturnState.RECEIVED else None,
+            items=[
+                ReturnItem(
+                    public_id=new_id(Prefix.RETURN_ITEM),
+                    order_line=lines[sku],
+                    quantity=qty,
+                    outcome=outcome.value,
+                    reason=reason,
+                    parent_reason=parent,
+                    comment=comment,
+                )
+                for (sku, outcome, reason, parent, comment), qty in grouped.items()
+            ],
+            exchange_items=[
+                ExchangeItem(sku=x.sku, title=x.title, variant=x.variant, quantity=x.quantity)
+                for x in ext.exchange_items
+            ],
+        )
+        ret.refund_state = _refund_state(ret, ext)
+        session.add(ret)
+        record_timeline(
+            ret,
+            "synced",
+            f"imported from {ext.source} return {ext.external_id}",
+            actor,
+            None,
+            ret.state,
+        )
+        session.flush()
+        record_event(session, EventType.RETURN_CREATED, ret.public_id, summary(ret))
+        return SyncResult.CREATED
+
+    if ret.source_updated_at is not None and ext.updated_at <= ret.source_updated_at:
+        return SyncResult.STALE
+    ret.source_updated_at = ext.updated_at
+    changed = False
+    for attr, value in (
+        ("label_carrier", ext.label_carrier),
+        ("label_tracking_number", ext.label_tracking_number),
+        ("label_status", ext.label_status),
+        ("status_page_url", ext.status_page_url),
+    ):
+        if value and getattr(ret, attr) != value:
+            setattr(ret, attr, value)
+            changed = True
+    if ext.refund_amount is not None and ext.refund_amount != ret.refund_amount:
+        ret.refund_amount = ext.refund_amount
+        changed = True
+    previous = ret.state
+    if ext.state.value != previous:
+        ret.state = ext.state.value
+        ret.refund_state = _refund_state(ret, ext)
+        if ext.state is ReturnState.RECEIVED and ret.received_at is None:
+            ret.received_at = now
+        record_timeline(
+            ret,
+            "synced",
+            f"{ext.source}: {previous} → {ext.state.value}",
+            actor,
+            previous,
+            ret.state,
+        )
+        session.flush()
+        record_event(
+            session,
+            EventType.RETURN_STATE_CHANGED,
+            ret.public_id,
+            {**summary(ret), "from": previous, "to": ret.state, "action": "sync"},
+        )
+        return SyncResult.UPDATED
+    return SyncResult.UPDATED if changed else SyncResult.UNCHANGED
+
+
+class ReturnNotYetKnown(ServerError):
+    """A label event for a return whose create has not arrived: retried until it has."""
+
+
+def apply_external_label(session: Session, label: ExternalLabel) -> SyncResult:
+    ret = session.scalar(
+        select(Return)
+        .where(Return.source_system == label.source, Return.external_id == label.external_return_id)
+        .with_for_update()
+    )
+    if ret is None:
+        raise ReturnNotYetKnown(
+            f"no {label.source} return {label.external_return_id} in the ledger yet; "
+            "waiting for its return event"
+        )
+    if ret.label_updated_at is not None and label.updated_at <= ret.label_updated_at:
+        return SyncResult.STALE
+    ret.label_updated_at = label.updated_at
+    ret.label_carrier = label.carrier or ret.label_carrier
+    ret.label_tracking_number = label.tracking_number or ret.label_tracking_number
+    ret.label_status = label.label_status
+    record_timeline(ret, "label", f"label {label.label_status}", f"{label.source} sync")
+    session.flush()
+    record_event(
+        session,
+        EventType.RETURN_LABEL_UPDATED,
+        ret.public_id,
+        {
+            **summary(ret),
+            "label_status": label.label_status,
+            "tracking_number": ret.label_tracking_number,
+        },
+    )
+    return SyncResult.UPDATED
