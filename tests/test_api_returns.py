@@ -221,7 +221,7 @@ def test_main_path_to_closed(client: TestClient, clock: Clock, db: Database) -> 
     final = client.get(f"/api/v1/returns/{ret['id']}").json()
     assert final["allowed_actions"] == []
     assert final["label"]["status"] == "in_transit"
-    assert final["received_at"] == "2026-11-20T15:00:00Z"
+    assert final["received_at"] == "2030-01-15T15:00:00Z"
     assert [(t["from_state"], t["to_state"]) for t in final["timeline"][1:]] == [
         ("requested", "authorized"),
         ("authorized", "in_transit"),
@@ -285,7 +285,7 @@ def test_refund_is_recorded_after_receipt(client: TestClient, clock: Clock) -> N
         "currency": "USD",
         "method": "original_payment",
         "state": "issued",
-        "issued_at": "2026-11-20T12:00:00Z",
+        "issued_at": "2030-01-15T12:00:00Z",
     }
     again = client.post(f"/api/v1/returns/{ret['id']}/refund")
     assert again.status_code == 409

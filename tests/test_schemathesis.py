@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from returnhub.api.app import create_app
 from returnhub.settings import Settings
 from returnhub.store.db import Database
 from returnhub.store.migrate import upgrade
-from tests.conftest import AUTH, Clock
+from tests.conftest import AUTH, TEST_NOW, Clock
 from tests.factories import create_order, create_return
 
 
@@ -28,7 +27,7 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     app_settings = Settings(mode="demo", database_url=f"sqlite:///{path}", embedded_worker=False)
     db = Database.from_settings(app_settings)
     upgrade(db.engine)
-    clock = Clock(datetime(2026, 11, 20, 12, tzinfo=UTC))
+    clock = Clock(TEST_NOW)
     app = create_app(app_settings, db, clock)
     with TestClient(app, headers=AUTH) as client:
         # Some real rows, so that generated requests can also hit existing records' paths.

@@ -40,9 +40,10 @@ def _schema(db: Database) -> dict[str, object]:
         if table == "alembic_version":
             continue
         out[table] = {
-            "columns": [
+            # Sorted: ALTER TABLE appends columns, so order differs and means nothing.
+            "columns": sorted(
                 (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)
-            ],
+            ),
             "indexes": sorted(
                 (i["name"], tuple(i["column_names"]), bool(i["unique"]))
                 for i in inspector.get_indexes(table)

@@ -17,6 +17,10 @@ from returnhub.store.migrate import upgrade
 app = typer.Typer(no_args_is_help=True, help="returnhub: the self-hosted returns hub.")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
 app.add_typer(keys_app, name="keys")
+outbox_app = typer.Typer(no_args_is_help=True, help="Inspect and replay outbox jobs.")
+app.add_typer(outbox_app, name="outbox")
+webhooks_app = typer.Typer(no_args_is_help=True, help="Manage webhook subscriptions to our events.")
+app.add_typer(webhooks_app, name="webhooks")
 
 # Everything human goes to stderr so stdout stays clean for values scripts capture (keys).
 err = Console(stderr=True)
@@ -137,6 +141,129 @@ def keys_revoke(key_id: str) -> None:
         err.print(f"[red]{exc.errors[0].message}[/red]")
         raise typer.Exit(1) from None
     err.print(f"revoked {key_id}")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="jobs run in parallel")] = 4,
+) -> None:
+    """Run the outbox worker until SIGTERM/SIGINT (in-flight jobs finish, the rest are released)."""
+    import signal
+
+    from returnhub.delivery.worker import Worker
+    from returnhub.logs import configure_logging
+
+    settings = get_settings()
+    db = _database()
+    configure_logging(settings)
+    upgrade(db.engine)
+    runner = Worker(db, settings, concurrency=concurrency)
+
+    def _stop(signum: int, _frame: object) -> None:
+        err.print(f"signal {signum}: finishing in-flight jobs")
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    err.print(f"worker {runner.worker_id} running with concurrency {concurrency}")
+    runner.run()
+    runner.close()
+
+
+@outbox_app.command("list")
+def outbox_list(
+    status: Annotated[
+        str | None, typer.Option(help="pending, in_flight, succeeded or dead")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """List jobs, newest first: id, kind, status, attempts, error."""
+    from returnhub.delivery import outbox
+
+    try:
+        wanted = outbox.JobStatus(status) if status else None
+    except ValueError:
+        err.print(f"[red]unknown status {status!r}; use {', '.join(outbox.JobStatus)}[/red]")
+        raise typer.Exit(2) from None
+    db = _database()
+    with db.read() as session:
+        for job in outbox.list_jobs(session, status=wanted, limit=limit):
+            error = f"{job.error_class}: {job.last_error}" if job.last_error else ""
+            typer.echo(f"{job.public_id}\t{job.kind}\t{job.status}\t{job.attempts}\t{error[:120]}")
+
+
+@outbox_app.command("replay")
+def outbox_replay(
+    job_id: Annotated[str | None, typer.Argument(help="the dead job to replay")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="replay every dead job")] = False,
+) -> None:
+    """Send dead jobs around again with a fresh attempt budget."""
+    from returnhub.delivery import outbox
+    from returnhub.store.types import utcnow
+
+    if (job_id is None) == (not all_dead):
+        err.print("[red]give a job id or --all-dead (not both)[/red]")
+        raise typer.Exit(2)
+    db = _database()
+    with db.write() as session:
+        replayed = outbox.replay(session, None if all_dead else [str(job_id)], utcnow())
+    if job_id is not None and not replayed:
+        err.print(f"[red]{job_id} is not a dead job[/red]")
+        raise typer.Exit(1)
+    err.print(f"replayed {len(replayed)} job(s)")
+    for public_id in replayed:
+        typer.echo(public_id)
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: str,
+    event: Annotated[
+        list[str], typer.Option("--event", help="event type (e.g. return.created) or *; repeatable")
+    ],
+    description: Annotated[str, typer.Option(help="what this subscription is for")] = "",
+) -> None:
+    """Subscribe URL to events; prints the subscription id and its signing secret (once)."""
+    from returnhub.services import subscriptions
+
+    db = _database()
+    upgrade(db.engine)
+    try:
+        with db.write() as session:
+            created = subscriptions.create(session, url, event, description)
+            sub_id, secret = created.public_id, created.secret
+    except DomainError as exc:
+        for e in exc.errors:
+            err.print(f"[red]{e.field}: {e.message}[/red]")
+        raise typer.Exit(2) from None
+    err.print(f"subscribed {url}; verify deliveries with this Standard Webhooks secret")
+    typer.echo(f"{sub_id}\t{secret}")
+
+
+@webhooks_app.command("list")
+def webhooks_list() -> None:
+    """List subscriptions (never their secrets)."""
+    from returnhub.services import subscriptions
+
+    db = _database()
+    with db.read() as session:
+        for sub in subscriptions.list_all(session):
+            typer.echo(f"{sub.public_id}\t{sub.url}\t{','.join(sub.event_types)}")
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(subscription_id: str) -> None:
+    """Delete a subscription; its pending deliveries are dropped as they come up."""
+    from returnhub.services import subscriptions
+
+    db = _database()
+    try:
+        with db.write() as session:
+            subscriptions.delete(session, subscription_id)
+    except DomainError as exc:
+        err.print(f"[red]{exc.errors[0].message}[/red]")
+        raise typer.Exit(1) from None
+    err.print(f"removed {subscription_id}")
 
 
 if __name__ == "__main__":

@@ -81,10 +81,12 @@ def enqueue(
         return True
     upsert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
-        upsert(OutboxJob).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        upsert(OutboxJob)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(OutboxJob.id)
     )
-    result = session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+    return session.execute(statement).scalar() is not None
 
 
 def claim(

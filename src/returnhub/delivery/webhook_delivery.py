@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from standardwebhooks import Webhook
@@ -38,7 +39,9 @@ def deliver_webhook(ctx: HandlerContext, job: ClaimedJob) -> None:
             separators=(",", ":"),
         )
         message_id = event.public_id
-    now = ctx.clock()
+    # The signature timestamp is the real moment of sending (receivers check it against their
+    # own clocks), not the app's business clock.
+    now = datetime.now(UTC)
     signature = Webhook(secret).sign(msg_id=message_id, timestamp=now, data=body)
     send(
         ctx.http,

@@ -177,12 +177,16 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
         return SyncResult.STALE
     ret.source_updated_at = ext.updated_at
     changed = False
-    for attr, value in (
-        ("label_carrier", ext.label_carrier),
-        ("label_tracking_number", ext.label_tracking_number),
-        ("label_status", ext.label_status),
-        ("status_page_url", ext.status_page_url),
-    ):
+    fields = [("status_page_url", ext.status_page_url)]
+    # Label events carry their own clock; a return event older than the last label event
+    # must not roll the label back.
+    if ret.label_updated_at is None or ext.updated_at > ret.label_updated_at:
+        fields += [
+            ("label_carrier", ext.label_carrier),
+            ("label_tracking_number", ext.label_tracking_number),
+            ("label_status", ext.label_status),
+        ]
+    for attr, value in fields:
         if value and getattr(ret, attr) != value:
             setattr(ret, attr, value)
             changed = True

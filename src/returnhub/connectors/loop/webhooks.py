@@ -49,8 +49,13 @@ def event_type(payload: Mapping[str, Any]) -> str:
 
 
 def lock_key(payload: Mapping[str, Any]) -> str | None:
+    """Return events of one return apply in order. Label events queue separately: a label that
+    arrives before its return waits (retrying) without holding back the return's own create."""
     rid = payload.get("id")
-    return f"loop:return:{rid}" if rid not in (None, "") else None
+    if rid in (None, ""):
+        return None
+    kind = "label" if event_type(payload) in LABEL_TRIGGERS else "return"
+    return f"loop:{kind}:{rid}"
 
 
 def money(value: Any, field: str) -> int:
