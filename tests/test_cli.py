@@ -109,3 +109,45 @@ def test_demo_loads_once(tmp_path: Path) -> None:
     skipped = _run(tmp_path, "demo", "--customers", "20", "--if-empty")
     assert skipped.returncode == 0
     assert "skipped" in skipped.stderr
+
+
+def test_webhooks_and_outbox_commands(tmp_path: Path) -> None:
+    added = _run(
+        tmp_path, "webhooks", "add", "http://127.0.0.1:9/hook", "--event", "customer.created"
+    )
+    assert added.returncode == 0, added.stderr
+    sub_id, secret = added.stdout.strip().split("\t")
+    assert sub_id.startswith("whs_")
+    assert secret.startswith("whsec_")
+    assert sub_id in _run(tmp_path, "webhooks", "list").stdout
+    bad = _run(tmp_path, "webhooks", "add", "nope", "--event", "x")
+    assert bad.returncode == 2
+    assert "url" in bad.stderr
+
+    # An event for the subscription becomes a job; a dead job can be replayed.
+    from returnhub.delivery import outbox
+    from returnhub.services.commands import CustomerCreate
+    from returnhub.services.customers import create_customer
+    from returnhub.settings import Settings
+    from returnhub.store.db import Database
+    from returnhub.store.tables import OutboxJob
+
+    db = Database.from_settings(Settings(database_url=f"sqlite:///{tmp_path}/cli.db"))
+    with db.write() as session:
+        create_customer(session, CustomerCreate(name="Ada"))
+    with db.write() as session:
+        job = session.query(OutboxJob).one()
+        job.status = outbox.JobStatus.DEAD.value
+        job_id = job.public_id
+    db.dispose()
+    listed = _run(tmp_path, "outbox", "list", "--status", "dead")
+    assert listed.stdout.split("\t")[:3] == [job_id, "webhook.deliver", "dead"]
+    assert _run(tmp_path, "outbox", "list", "--status", "zombie").returncode == 2
+    replayed = _run(tmp_path, "outbox", "replay", job_id)
+    assert replayed.returncode == 0
+    assert replayed.stdout.strip() == job_id
+    assert _run(tmp_path, "outbox", "replay", job_id).returncode == 1
+    assert _run(tmp_path, "outbox", "replay").returncode == 2
+    assert _run(tmp_path, "outbox", "replay", "--all-dead").stdout == ""
+    removed = _run(tmp_path, "webhooks", "remove", sub_id)
+    assert removed.returncode == 0
