@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     gladly_signing_key: SecretStr = SecretStr("")
     gladly_api_token: SecretStr = SecretStr("")
 
+    # Gladly Lookup Adaptor authentication (any configured method must pass).
+    gladly_basic_username: str = ""
+    gladly_basic_password: SecretStr = SecretStr("")
+    gladly_header_name: str = "X-Api-Key"
+    gladly_header_token: SecretStr = SecretStr("")
+    gladly_signature_max_age_seconds: int = Field(default=0, ge=0)
+    # Gladly REST API, for timeline activity on return changes.
+    gladly_base_url: str = ""
+    gladly_api_user: str = ""
+    gladly_activity_enabled: bool = False
+    gladly_rate_limit_per_second: float = Field(default=10.0, gt=0)
+    return_link_ttl_days: int = Field(default=14, ge=1, le=365)
+
     @field_validator("database_url")
     @classmethod
     def _database_url_supported(cls, value: str) -> str:
@@ -118,6 +131,8 @@ class Settings(BaseSettings):
             "returnlogic_webhook_secret",
             "generic_webhook_secret",
             "gladly_signing_key",
+            "gladly_header_token",
+            "gladly_basic_password",
         ):
             value: SecretStr = getattr(self, name)
             raw = value.get_secret_value()

@@ -61,16 +61,22 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 class Database:
     """One engine and two ways into it: read transactions and write transactions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
         self.engine = engine
-        self._read = sessionmaker(bind=engine, expire_on_commit=False)
+        self.settings = settings
+        # Sessions carry the settings so that code writing domain events can tell which
+        # built-in integrations (e.g. Gladly timeline activity) want an outbox job.
+        info = {"settings": settings}
+        self._read = sessionmaker(bind=engine, expire_on_commit=False, info=info)
         self._write = sessionmaker(
-            bind=engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+            bind=engine.execution_options(**{WRITE_OPTION: True}),
+            expire_on_commit=False,
+            info=info,
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(make_engine(settings))
+        return cls(make_engine(settings), settings)
 
     @property
     def dialect(self) -> str:

@@ -1,0 +1,117 @@
+"""Gladly's published request-signing test vector, and the ways a signature can be wrong."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from returnhub.connectors.gladly import signing
+
+KEY = "test-apikey-1"
+BODY = (
+    b'{"lookupLevel":"DETAILED","query":{"emails":["martha.williams@gmail.com"],'
+    b'"externalCustomerId":"abc","favoriteDate":"2018-08-19T07:00:00.000Z",'
+    b'"favoriteFood":"Apple Pie","id":"o2sg-TMTSD2rTwMuxzewbA","name":"Martha Williams",'
+    b'"phones":["+15013299800"]},"uniqueMatchRequired":true}'
+)
+HEADERS = {
+    "content-type": "application/json",
+    "accept": "application/json",
+    "gladly-correlation-id": "vXmSEPjVSWCaCMzvjufxZg",
+    "x-b3-traceid": "bd799210f8d549609a08ccef8ee7f166",
+    "gladly-time": "20190213T214016Z",
+}
+SIGNED = "accept;content-type;gladly-correlation-id;gladly-time;x-b3-traceid"
+SIGNATURE = "4c633fca4914f51df04c9ec40f4545d66d653e771c6634e33eed52a242bc278c"
+PATH = "/api/v2/customer/lookup"
+
+
+def _headers(signature: str = SIGNATURE, signed: str = SIGNED) -> dict[str, str]:
+    return {
+        **HEADERS,
+        "gladly-authorization": f"SigningAlgorithm=hmac-sha256, SignedHeaders={signed}, "
+        f"Signature={signature}",
+    }
+
+
+def test_published_vector_intermediate_values() -> None:
+    assert hashlib.sha256(BODY).hexdigest() == (
+        "f187462a1d8e09bc86ea4b4ff8c022e5e4ed23ae783b3b1b5baee4b8d69e02ca"
+    )
+    canonical = signing.canonical_request("POST", PATH, "", HEADERS, tuple(SIGNED.split(";")), BODY)
+    assert hashlib.sha256(canonical.encode()).hexdigest() == (
+        "f96c13077adb3c06df1fa5fda8a6f32d7067735f63aa58d47e45fd6429d3cad3"
+    )
+    assert signing.signature(KEY, "20190213T214016Z", canonical) == SIGNATURE
+
+
+def test_published_vector_verifies() -> None:
+    signing.verify(KEY, "POST", PATH, "", _headers(), BODY)
+
+
+def test_sign_headers_reproduces_the_vector() -> None:
+    assert (
+        signing.sign_headers(
+            KEY,
+            "POST",
+            PATH,
+            "",
+            {k: v for k, v in HEADERS.items() if k != "gladly-time"},
+            BODY,
+            "20190213T214016Z",
+        )
+        == _headers()["gladly-authorization"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"body": BODY + b" "}, "does not match"),
+        ({"key": "other-key"}, "does not match"),
+        ({"path": "/other"}, "does not match"),
+        ({"headers": _headers(signature="0" * 64)}, "does not match"),
+        ({"headers": {**_headers(), "x-b3-traceid": "tampered"}}, "does not match"),
+        ({"headers": HEADERS}, "missing Gladly-Authorization"),
+        ({"headers": _headers(signed=SIGNED + ";x-extra")}, "'x-extra' is listed"),
+        ({"headers": {**_headers(), "gladly-time": "yesterday"}}, "malformed Gladly-Time"),
+        (
+            {
+                "headers": {
+                    **_headers(),
+                    "gladly-authorization": "SigningAlgorithm=md5, SignedHeaders=a, Signature=b",
+                }
+            },
+            "unsupported SigningAlgorithm",
+        ),
+        ({"headers": {**_headers(), "gladly-authorization": "garbage"}}, "malformed part"),
+    ],
+)
+def test_wrong_signatures(change: dict[str, object], message: str) -> None:
+    args: dict[str, object] = {"key": KEY, "path": PATH, "headers": _headers(), "body": BODY}
+    args.update(change)
+    with pytest.raises(signing.SigningError, match=message):
+        signing.verify(
+            str(args["key"]),
+            "POST",
+            str(args["path"]),
+            "",
+            args["headers"],  # type: ignore[arg-type]
+            args["body"],  # type: ignore[arg-type]
+        )
+
+
+def test_freshness_window_is_optional() -> None:
+    late = datetime(2019, 2, 13, 21, 50, tzinfo=UTC)
+    signing.verify(KEY, "POST", PATH, "", _headers(), BODY, now=late)
+    with pytest.raises(signing.SigningError, match="away from our clock"):
+        signing.verify(
+            KEY, "POST", PATH, "", _headers(), BODY, max_age=timedelta(minutes=5), now=late
+        )
+
+
+def test_query_is_sorted() -> None:
+    assert signing.sorted_query("b=2&a=1&a=0") == "a=0&a=1&b=2"
+    assert signing.sorted_query("") == ""
