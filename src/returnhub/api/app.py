@@ -85,4 +85,5 @@ def create_app(
     install_metrics(app, metrics)
     for module in (health, customers, orders, returns, allowlist, webhooks, operations):
         app.include_router(module.router)
+    app.include_router(orders.links_router)
     return app

@@ -12,10 +12,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from returnhub.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from returnhub.services.return_links import InvalidReturnLink
 
 log = structlog.get_logger(__name__)
 
 STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
+    (InvalidReturnLink, 403),
     (NotFound, 404),
     (Conflict, 409),
     (InvalidInput, 422),

@@ -9,31 +9,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from returnhub.connectors import generic
 from returnhub.connectors.loop import webhooks as loop
 from returnhub.connectors.signatures import verify_hmac_base64, verify_standard_webhook
-from returnhub.domain.external import ExternalReturn
-from returnhub.services import sync
+from returnhub.domain.external import ExternalLabel, ExternalReturn
 from returnhub.settings import Settings
-from returnhub.store.types import utcnow
 
 Payload = Mapping[str, Any]
 Headers = Mapping[str, str]
 Verifier = Callable[[str, bytes, Headers, str], None]
-Applier = Callable[[Session, Payload], str]
-
-
-def _apply_return(mapper: Callable[[Payload], ExternalReturn]) -> Applier:
-    def apply(session: Session, payload: Payload) -> str:
-        return sync.apply_external_return(session, mapper(payload), utcnow()).value
-
-    return apply
-
-
-def _apply_loop_label(session: Session, payload: Payload) -> str:
-    return sync.apply_external_label(session, loop.map_label(payload)).value
+# A pure mapping from a payload to what it says about a return; services/sync applies it.
+Mapper = Callable[[Payload], ExternalReturn | ExternalLabel]
 
 
 @dataclass(frozen=True)
@@ -48,7 +34,7 @@ class WebhookSource:
     event_id: Callable[[Payload, Headers], str | None]
     lock_key: Callable[[Payload, Headers], str | None]
     # Event types we map into the ledger; any other type is stored and marked ignored.
-    appliers: Mapping[str, Applier]
+    mappers: Mapping[str, Mapper]
     kept_headers: tuple[str, ...] = ()
 
     def secret(self, settings: Settings) -> str:
@@ -88,9 +74,9 @@ SOURCES: dict[str, WebhookSource] = {
             # Loop sends no event id; the body (which carries edited_at) identifies the event.
             event_id=_none,
             lock_key=lambda p, h: loop.lock_key(p),
-            appliers={
-                **{t: _apply_return(loop.map_return) for t in loop.RETURN_TRIGGERS},
-                **{t: _apply_loop_label for t in loop.LABEL_TRIGGERS},
+            mappers={
+                **{t: loop.map_return for t in loop.RETURN_TRIGGERS},
+                **{t: loop.map_label for t in loop.LABEL_TRIGGERS},
             },
         ),
         WebhookSource(
@@ -105,7 +91,7 @@ SOURCES: dict[str, WebhookSource] = {
             lock_key=lambda p, h: f"shopify:return:{p['id']}" if p.get("id") else None,
             # Shopify's returns webhooks carry little more than id and status; mapping them
             # needs a GraphQL pull and arrives with the Shopify connector.
-            appliers={},
+            mappers={},
             kept_headers=("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id"),
         ),
         WebhookSource(
@@ -124,7 +110,7 @@ SOURCES: dict[str, WebhookSource] = {
                 if p.get("rlRmaId") or isinstance(p.get("data"), Mapping)
                 else None
             ),
-            appliers={},
+            mappers={},
         ),
         WebhookSource(
             name="generic",
@@ -135,7 +121,7 @@ SOURCES: dict[str, WebhookSource] = {
             event_type=lambda p, h: generic.event_type(p),
             event_id=lambda p, h: h.get("webhook-id"),
             lock_key=lambda p, h: generic.lock_key(p),
-            appliers={t: _apply_return(generic.map_return) for t in generic.RETURN_TYPES},
+            mappers={t: generic.map_return for t in generic.RETURN_TYPES},
             kept_headers=("webhook-id", "webhook-timestamp"),
         ),
     )

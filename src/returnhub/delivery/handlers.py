@@ -11,6 +11,8 @@ import httpx
 from returnhub.delivery import inbox
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
+from returnhub.domain.external import ExternalLabel
+from returnhub.services import sync
 from returnhub.settings import Settings
 from returnhub.store.db import Database
 from returnhub.store.types import utcnow
@@ -38,9 +40,9 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
             if event is None:
                 raise MappingError(f"inbox event {inbox_id} does not exist")
             source = SOURCES.get(event.source)
-            applier = source.appliers.get(event.event_type) if source else None
-            if applier is None:
-                known = ", ".join(sorted(source.appliers)) if source and source.appliers else "none"
+            mapper = source.mappers.get(event.event_type) if source else None
+            if mapper is None:
+                known = ", ".join(sorted(source.mappers)) if source and source.mappers else "none"
                 inbox.mark(
                     session,
                     inbox_id,
@@ -50,10 +52,14 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
                 )
                 return
             try:
-                result = applier(session, inbox.payload_of(event))
-            except (KeyError, TypeError, ValueError) as exc:
+                change = mapper(inbox.payload_of(event))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise MappingError(f"cannot map the payload: {type(exc).__name__}: {exc}") from exc
-            inbox.mark(session, inbox_id, inbox.InboxStatus.APPLIED, result, ctx.clock())
+            if isinstance(change, ExternalLabel):
+                result = sync.apply_external_label(session, change)
+            else:
+                result = sync.apply_external_return(session, change, ctx.clock())
+            inbox.mark(session, inbox_id, inbox.InboxStatus.APPLIED, result.value, ctx.clock())
     except DeliveryError as exc:
         if not exc.retryable:
             # The ledger change rolled back; record why on the event itself, then let the job die.

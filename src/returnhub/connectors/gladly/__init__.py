@@ -1,1 +1,4 @@
-"""Gladly: the Lookup Adaptor we serve and the REST API we call. See ../shared/reference/gladly.md."""
+"""Gladly: the Lookup Adaptor we serve and the REST API we call.
+
+Contract: ../shared/reference/gladly.md.
+"""

@@ -1,0 +1,1 @@
+"""The Gladly Lookup Adaptor we serve: contract shaping, actions and routes."""
