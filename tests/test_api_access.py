@@ -100,3 +100,8 @@ def test_bad_scopes_refused(db: Database, scopes: list[str]) -> None:
 
     with db.write() as session, pytest.raises(InvalidInput):
         create_key(session, scopes)
+
+
+def test_non_ascii_key_is_401(client: TestClient) -> None:
+    response = client.get("/api/v1/returns", headers={b"Authorization": "Bearer clé".encode()})
+    assert response.status_code == 401

@@ -115,3 +115,8 @@ def test_freshness_window_is_optional() -> None:
 def test_query_is_sorted() -> None:
     assert signing.sorted_query("b=2&a=1&a=0") == "a=0&a=1&b=2"
     assert signing.sorted_query("") == ""
+
+
+def test_non_ascii_signature_is_refused_not_crashed() -> None:
+    with pytest.raises(signing.SigningError, match="does not match"):
+        signing.verify(KEY, "POST", PATH, "", _headers(signature="é" * 64), BODY)

@@ -6,6 +6,7 @@ Nothing here ever logs settings or request bodies, so secrets and customer data 
 from __future__ import annotations
 
 import logging
+import sys
 
 import structlog
 
@@ -28,5 +29,7 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
+        # stderr: stdout belongs to command output that scripts capture (keys, bench JSON).
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )

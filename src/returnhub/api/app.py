@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from returnhub import __version__
 from returnhub.api.deps import AppContext
 from returnhub.api.errors import install_error_handlers
+from returnhub.api.gladly import routes as gladly_routes
 from returnhub.api.metrics import Metrics, OutboxCollector, install_metrics
 from returnhub.api.routes import (
     allowlist,
@@ -86,4 +87,5 @@ def create_app(
     for module in (health, customers, orders, returns, allowlist, webhooks, operations):
         app.include_router(module.router)
     app.include_router(orders.links_router)
+    app.include_router(gladly_routes.router)
     return app

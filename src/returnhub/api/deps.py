@@ -57,7 +57,7 @@ def _principal(request: Request, ctx: AppContext) -> Principal:
             headers={"WWW-Authenticate": "Bearer"},
         )
     token = token.strip()
-    if ctx.settings.is_demo and hmac.compare_digest(token, DEMO_API_KEY):
+    if ctx.settings.is_demo and hmac.compare_digest(token.encode(), DEMO_API_KEY.encode()):
         return DEMO_PRINCIPAL
     with ctx.db.read() as session:
         principal = authenticate(session, token)

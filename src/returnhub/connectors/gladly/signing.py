@@ -120,7 +120,8 @@ def verify(
             )
     canonical = canonical_request(method, path, query, headers, auth.signed_headers, body)
     expected = signature(key, gladly_time, canonical)
-    if not hmac.compare_digest(expected, auth.signature):
+    # Bytes, not str: compare_digest refuses non-ASCII str, and headers may carry any byte.
+    if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
         raise SigningError(
             "the Gladly-Authorization signature does not match: is RETURNHUB_GLADLY_SIGNING_KEY "
             "the signing key entered in the Gladly app, and does the proxy pass the body unchanged?"
