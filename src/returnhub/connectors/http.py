@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import httpx
@@ -9,14 +10,25 @@ import httpx
 from returnhub.delivery.errors import Timeout, Unreachable, classify_status
 
 
-def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """Send and return a 2xx response; raise the DeliveryError that fits anything else."""
+def send(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    allow_status: Collection[int] = (),
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send and return a 2xx response, or one whose status is in ``allow_status`` (a status the
+    connector gives its own meaning, e.g. Gladly's 409 "already exists"); raise the
+    DeliveryError that fits anything else."""
     try:
         response = client.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
         raise Timeout(f"{method} {url} timed out: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise Unreachable(f"{method} {url} failed: {type(exc).__name__}: {exc}") from None
+    if response.status_code in allow_status:
+        return response
     error = classify_status(
         response.status_code, response.text, response.headers.get("retry-after")
     )

@@ -69,6 +69,11 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
 
 
 def default_handlers() -> dict[str, Handler]:
+    from returnhub.delivery.gladly_activity import ACTIVITY_JOB, post_activity
     from returnhub.delivery.webhook_delivery import DELIVER_JOB, deliver_webhook
 
-    return {inbox.APPLY_JOB: apply_inbox_event, DELIVER_JOB: deliver_webhook}
+    return {
+        inbox.APPLY_JOB: apply_inbox_event,
+        DELIVER_JOB: deliver_webhook,
+        ACTIVITY_JOB: post_activity,
+    }

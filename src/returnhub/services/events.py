@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id
-from returnhub.services import subscriptions
+from returnhub.services import gladly_activity, subscriptions
 from returnhub.store.tables import DomainEvent, Return, TimelineEntry
 
 
@@ -24,6 +24,7 @@ def record_event(
     session.add(event)
     session.flush()
     subscriptions.fan_out(session, event)
+    gladly_activity.maybe_enqueue(session, event)
     return event
 
 
