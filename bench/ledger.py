@@ -273,6 +273,14 @@ def sample_ids(db: Database, column: Any, count: int, rng: random.Random) -> lis
 # ---- main --------------------------------------------------------------------------------------
 
 
+def machine_facts() -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
 def timed(step: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     log(f"{step} …")
     result = fn()
@@ -305,11 +313,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result: dict[str, Any] = {
                 "benchmark": "ledger",
                 "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {
-                    "cpu_count": os.cpu_count(),
-                    "platform": platform.platform(),
-                    "python": platform.python_version(),
-                },
+                "machine": machine_facts(),
                 "database": facts,
                 "customers": summary.customers,
                 "orders": summary.orders,

@@ -205,6 +205,8 @@ def test_detailed_lookup(gladly: TestClient, clock: Clock, nested: bool) -> None
         "openReturnCount": "1",
         "refundPendingDays": "9",
         "lifetimeReturnCount": "2",
+        "routingQueue": "returns-senior",
+        "routingPriority": "high",
     }
     by_number = {t["orderNumber"]: t for t in result["transactions"]}
     assert set(by_number) == {"2001", "2002"}

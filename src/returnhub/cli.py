@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -14,6 +15,9 @@ from returnhub.settings import ConfigurationError, get_settings
 from returnhub.store.db import Database
 from returnhub.store.migrate import upgrade
 
+if TYPE_CHECKING:
+    from returnhub.domain.rules import RuleSet
+
 app = typer.Typer(no_args_is_help=True, help="returnhub: the self-hosted returns hub.")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
 app.add_typer(keys_app, name="keys")
@@ -21,6 +25,12 @@ outbox_app = typer.Typer(no_args_is_help=True, help="Inspect and replay outbox j
 app.add_typer(outbox_app, name="outbox")
 webhooks_app = typer.Typer(no_args_is_help=True, help="Manage webhook subscriptions to our events.")
 app.add_typer(webhooks_app, name="webhooks")
+connectors_app = typer.Typer(no_args_is_help=True, help="Connected systems: list and check.")
+app.add_typer(connectors_app, name="connectors")
+rules_app = typer.Typer(no_args_is_help=True, help="Check and show the routing rules.")
+app.add_typer(rules_app, name="rules")
+warehouse_app = typer.Typer(no_args_is_help=True, help="Warehouse and ERP: RAs, ASNs, receipts.")
+app.add_typer(warehouse_app, name="warehouse")
 
 # Everything human goes to stderr so stdout stays clean for values scripts capture (keys).
 err = Console(stderr=True)
@@ -264,6 +274,168 @@ def webhooks_remove(subscription_id: str) -> None:
         err.print(f"[red]{exc.errors[0].message}[/red]")
         raise typer.Exit(1) from None
     err.print(f"removed {subscription_id}")
+
+
+def _rules_summary(path: object, rules: RuleSet) -> list[str]:
+    count = len(rules.rules)
+    lines = [f"{path}: ok, {count} rule{'s' if count != 1 else ''} and a default"]
+    for index, rule in enumerate(rules.rules, start=1):
+        then = rule.then
+        lines.append(f"  {index}. {rule.name} (line {rule.line}) → {then.queue}, {then.priority}")
+    lines.append(f"  default → {rules.default.queue}, {rules.default.priority}")
+    return lines
+
+
+@rules_app.command("check")
+def rules_check(file: Annotated[Path, typer.Argument(help="the YAML rules file")]) -> None:
+    """Validate a rules file: exit 0 with a summary, or 1 listing every problem (rule, line)."""
+    from returnhub.domain.rules import RulesError
+    from returnhub.services.routing import load_rules_file
+
+    try:
+        rules = load_rules_file(file)
+    except OSError as exc:
+        typer.echo(f"{file}: cannot read: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    except RulesError as exc:
+        count = len(exc.problems)
+        typer.echo(f"{file}: {count} problem{'s' if count != 1 else ''}", err=True)
+        for problem in exc.problems:
+            typer.echo(f"{file}: {problem}", err=True)
+        raise typer.Exit(1) from None
+    for line in _rules_summary(file, rules):
+        typer.echo(line)
+
+
+@rules_app.command("show")
+def rules_show() -> None:
+    """Print the path of the active rules file (RETURNHUB_ROUTING_RULES_FILE or the shipped one)."""
+    from returnhub.services.routing import load_rules_file, rules_path
+
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    path = rules_path(settings)
+    typer.echo(str(path))
+    for line in _rules_summary(path, load_rules_file(path)):
+        typer.echo(line, err=True)
+
+
+@connectors_app.command("list")
+def connectors_list() -> None:
+    """Every connector, whether it is configured, and what it still needs."""
+    from returnhub.connectors.registry import SPECS, is_configured, missing_settings
+
+    settings = get_settings()
+    for key, spec in SPECS.items():
+        state = (
+            "configured"
+            if is_configured(spec, settings)
+            else "missing " + ", ".join(missing_settings(spec, settings))
+        )
+        typer.echo(f"{key}\t{spec.display_name}\t{state}")
+
+
+@connectors_app.command("check")
+def connectors_check(
+    timeout: Annotated[float, typer.Option(help="seconds per system")] = 5.0,
+) -> None:
+    """Call every configured system once (a search that matches nobody) and report each."""
+    import httpx
+
+    from returnhub.connectors.base import SearchQuery
+    from returnhub.connectors.registry import configured_systems
+    from returnhub.services.search import federated_search
+
+    settings = get_settings()
+    db = _database()
+    probe = SearchQuery(emails=("returnhub-connectivity-check@example.invalid",))
+    with httpx.Client(timeout=timeout) as http:
+        systems = configured_systems(settings, db, http)
+        result = federated_search(systems, probe, system_timeout=timeout, budget=timeout + 1)
+    failed = {e.system: e for e in result.errors}
+    for key in result.searched:
+        if key in failed:
+            error = failed[key]
+            typer.echo(f"{key}\tFAILED\t{error.error_class}: {error.message}")
+        else:
+            typer.echo(f"{key}\tok\t{result.seconds.get(key, 0.0):.3f} s")
+    if failed:
+        raise typer.Exit(1)
+
+
+@warehouse_app.command("import")
+def warehouse_import(
+    file: Annotated[Path, typer.Argument(help="a 944 (EDI X12) or a JSON receipt file")],
+) -> None:
+    """Record the receipts in FILE; the worker then reconciles and applies the decision."""
+    import json
+
+    from returnhub.connectors.edi.x12 import X12Error
+    from returnhub.services import warehouse as wh
+    from returnhub.store.types import utcnow
+
+    db = _database()
+    settings = get_settings()
+    text = file.read_text(encoding="utf-8", errors="replace")
+    try:
+        with db.write() as session:
+            if text.lstrip().startswith("{"):
+                receipt = wh.receipt_from_json(json.loads(text), wh.load_criteria(settings))
+                results = [wh.record_receipt(session, receipt, utcnow())]
+            else:
+                results = wh.import_edi(session, text, settings, utcnow())
+            lines = [
+                f"{r.public_id}\t{r.ra_number}\t{'duplicate' if not created else r.status}"
+                + (f"\t{r.error}" if r.error else "")
+                for r, created in results
+            ]
+    except X12Error as exc:
+        err.print(f"[red]invalid EDI:[/red] {exc.detail}")
+        raise typer.Exit(1) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        err.print(f"[red]invalid receipt:[/red] {exc}")
+        raise typer.Exit(1) from None
+    for line in lines:
+        typer.echo(line)
+
+
+@warehouse_app.command("transmit")
+def warehouse_transmit(
+    ra: Annotated[str, typer.Argument(help="the RA id (ra_…) or number")],
+) -> None:
+    """Send the RA's ASN (EDI 943) now; prints the file written."""
+    from returnhub.delivery.warehouse_jobs import transmit_now
+    from returnhub.store.types import utcnow
+
+    db = _database()
+    try:
+        sent, path = transmit_now(db, get_settings(), ra, utcnow())
+    except DomainError as exc:
+        err.print(f"[red]{exc.errors[0].message}[/red]")
+        raise typer.Exit(1) from None
+    if not sent:
+        err.print("nothing to transmit: the RA is closed")
+        raise typer.Exit(1)
+    typer.echo(str(path) if path else "ASN recorded (RETURNHUB_WAREHOUSE_ADAPTER=builtin)")
+
+
+@warehouse_app.command("ras")
+def warehouse_ras(
+    state: Annotated[
+        str | None, typer.Option(help="open, transmitted, received, decided, closed")
+    ] = None,
+) -> None:
+    """List RAs, newest first: id, number, state, decision."""
+    from returnhub.services import warehouse as wh
+
+    db = _database()
+    with db.read() as session:
+        rows = wh.list_ras(session, wh.RaState(state) if state else None, 200, None)
+        for ra in rows:
+            typer.echo(f"{ra.public_id}\t{ra.number}\t{ra.state}\t{ra.decision or '-'}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -88,6 +89,31 @@ class Settings(BaseSettings):
     gladly_activity_enabled: bool = False
     gladly_rate_limit_per_second: float = Field(default=10.0, gt=0)
     return_link_ttl_days: int = Field(default=14, ge=1, le=365)
+    # Connected systems (federated search, linking, pulls).
+    loop_base_url: str = "https://api.loopreturns.com/api/v1"
+    shopify_base_url: str = ""
+    shopify_api_version: str = "2025-07"
+    returnlogic_base_url: str = "https://api.returnlogic.com/v1"
+    search_system_timeout_seconds: float = Field(default=3.0, gt=0)
+    search_budget_seconds: float = Field(default=4.0, gt=0)
+    auto_link_enabled: bool = True
+    # Routing rules (YAML); empty means the rules shipped in returnhub/rules/default.yaml.
+    routing_rules_file: str = ""
+    # Warehouse and ERP (RA → ASN/943 → receipt/944 → process or flag). See README.
+    # Off by default: without a warehouse integration nobody would ever receive against an RA.
+    warehouse_enabled: bool = False
+    # builtin: RAs and ASNs kept by returnhub only; edi: 943/997 files out, 944 files in.
+    warehouse_adapter: Literal["builtin", "edi"] = "edi"
+    warehouse_outbound_dir: str = str(Path("var") / "edi" / "outbound")
+    warehouse_inbound_dir: str = str(Path("var") / "edi" / "inbound")
+    warehouse_auto_transmit: bool = True
+    # Empty means the criteria shipped in returnhub/warehouse/criteria.yaml.
+    warehouse_criteria_file: str = ""
+    warehouse_scan_seconds: float = Field(default=30.0, gt=0)
+    edi_sender_qualifier: str = "ZZ"
+    edi_sender_id: str = "RETURNHUB"
+    edi_receiver_qualifier: str = "ZZ"
+    edi_receiver_id: str = "WAREHOUSE3PL"
 
     @field_validator("database_url")
     @classmethod
@@ -105,6 +131,22 @@ class Settings(BaseSettings):
     @classmethod
     def _retry_delays_parse(cls, value: str) -> str:
         RetryPolicy.parse(value)
+        return value
+
+    @field_validator("routing_rules_file")
+    @classmethod
+    def _routing_rules_load(cls, value: str) -> str:
+        # Checked at startup so a broken file stops the deploy instead of the help desk.
+        if value.strip():
+            from returnhub.domain.rules import parse_rules
+
+            try:
+                text = Path(value.strip()).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(
+                    f"RETURNHUB_ROUTING_RULES_FILE: cannot read {value}: {exc.strerror}"
+                ) from None
+            parse_rules(text, value.strip())  # RulesError is a ValueError listing every problem
         return value
 
     def retry_policy(self) -> RetryPolicy:

@@ -17,9 +17,12 @@ from returnhub.api.routes import (
     allowlist,
     customers,
     health,
+    links,
     operations,
     orders,
     returns,
+    routing,
+    warehouse,
     webhooks,
 )
 from returnhub.api.schemas import ErrorResponse
@@ -71,6 +74,7 @@ def create_app(
         finally:
             if background is not None:
                 background.stop()
+            app.state.context.http.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -84,7 +88,18 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     install_metrics(app, metrics)
-    for module in (health, customers, orders, returns, allowlist, webhooks, operations):
+    for module in (
+        health,
+        customers,
+        orders,
+        returns,
+        allowlist,
+        webhooks,
+        operations,
+        routing,
+        links,
+        warehouse,
+    ):
         app.include_router(module.router)
     app.include_router(orders.links_router)
     app.include_router(gladly_routes.router)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, HTTPException, Request
 
 from returnhub.domain.policy import Outcome, Policy
@@ -22,6 +23,8 @@ class AppContext:
     settings: Settings
     db: Database
     clock: Callable[[], datetime] = utcnow
+    # One pooled client for the connected systems that requests call live (federated search).
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
 
     @property
     def policy(self) -> Policy:

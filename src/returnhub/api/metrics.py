@@ -4,10 +4,10 @@ which would explode label cardinality with ids)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -17,6 +17,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from returnhub.store.db import Database
 
@@ -43,23 +44,39 @@ class Metrics:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _route_template(request: Request) -> str:
-    # The router records the matched route in the scope; unknown paths have none.
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+class MetricsMiddleware:
+    """Plain ASGI middleware (not BaseHTTPMiddleware, which costs a task and a stream per
+    request): times each HTTP request and counts it by route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            # The router records the matched route in the scope; unknown paths have none.
+            route = str(getattr(scope.get("route"), "path", "unmatched"))
+            method = str(scope.get("method", ""))
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            self.metrics.requests.labels(method, route, str(status)).inc()
 
 
 def install_metrics(app: FastAPI, metrics: Metrics) -> None:
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_template(request)
-        metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        return response
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
 
 class OutboxCollector(Collector):

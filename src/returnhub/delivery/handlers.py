@@ -12,7 +12,7 @@ from returnhub.delivery import inbox
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.domain.external import ExternalLabel
-from returnhub.services import sync
+from returnhub.services import linking, sync
 from returnhub.settings import Settings
 from returnhub.store.db import Database
 from returnhub.store.types import utcnow
@@ -59,6 +59,8 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
                 result = sync.apply_external_label(session, change)
             else:
                 result = sync.apply_external_return(session, change, ctx.clock())
+                # Customers linked to this profile see the change in their pulled data too.
+                linking.refresh_linked(session, change.source, change.customer_email)
             inbox.mark(session, inbox_id, inbox.InboxStatus.APPLIED, result.value, ctx.clock())
     except DeliveryError as exc:
         if not exc.retryable:
@@ -70,10 +72,16 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
 
 def default_handlers() -> dict[str, Handler]:
     from returnhub.delivery.gladly_activity import ACTIVITY_JOB, post_activity
+    from returnhub.delivery.linking_jobs import autolink, pull
+    from returnhub.delivery.warehouse_jobs import handlers as warehouse_handlers
     from returnhub.delivery.webhook_delivery import DELIVER_JOB, deliver_webhook
+    from returnhub.services.linking import AUTOLINK_JOB, PULL_JOB
 
     return {
         inbox.APPLY_JOB: apply_inbox_event,
         DELIVER_JOB: deliver_webhook,
         ACTIVITY_JOB: post_activity,
+        AUTOLINK_JOB: autolink,
+        PULL_JOB: pull,
+        **warehouse_handlers(),
     }

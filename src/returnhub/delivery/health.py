@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from returnhub.delivery.errors import DeliveryError, ErrorClass
@@ -12,11 +14,12 @@ from returnhub.store.tables import ConnectorHealth
 
 
 def _row(session: Session, connector: str) -> ConnectorHealth:
-    row = session.scalar(
-        select(ConnectorHealth).where(ConnectorHealth.connector == connector).with_for_update()
-    )
-    if row is None:
-        row = ConnectorHealth(
+    # Insert-if-missing first: concurrent first results for one connector would otherwise both
+    # insert, and the loser's whole transaction (the job's own outcome with it) would roll back.
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        upsert(ConnectorHealth)
+        .values(
             connector=connector,
             healthy=True,
             successes=0,
@@ -24,13 +27,18 @@ def _row(session: Session, connector: str) -> ConnectorHealth:
             consecutive_failures=0,
             last_error="",
         )
-        session.add(row)
+        .on_conflict_do_nothing(index_elements=["connector"])
+    )
+    row = session.scalar(
+        select(ConnectorHealth).where(ConnectorHealth.connector == connector).with_for_update()
+    )
+    assert row is not None
     return row
 
 
-def record_success(session: Session, connector: str, now: datetime) -> None:
+def record_success(session: Session, connector: str, now: datetime, count: int = 1) -> None:
     row = _row(session, connector)
-    row.successes += 1
+    row.successes += count
     row.consecutive_failures = 0
     row.healthy = True
     row.last_success_at = now

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -35,7 +36,7 @@ class Accepted:
 
 
 def accept(
-    session: Session,
+    session: Session | Connection,
     *,
     source: str,
     dedupe_key: str,
@@ -49,20 +50,17 @@ def accept(
     A second delivery of the same event (same dedupe key) changes nothing.
     """
     public_id = new_id(Prefix.INBOX)
-    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     inserted = session.execute(
-        upsert(InboxEvent)
-        .values(
-            public_id=public_id,
-            source=source,
-            dedupe_key=dedupe_key,
-            event_type=event_type[:100],
-            headers=dict(headers),
-            body=body.decode("utf-8"),
-            status=InboxStatus.RECEIVED.value,
-        )
-        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-        .returning(InboxEvent.public_id)
+        _insert_statement(_dialect(session)),
+        {
+            "public_id": public_id,
+            "source": source,
+            "dedupe_key": dedupe_key,
+            "event_type": event_type[:100],
+            "headers": dict(headers),
+            "body": body.decode("utf-8"),
+            "status": InboxStatus.RECEIVED.value,
+        },
     ).scalar()
     if inserted is None:
         existing = session.scalar(
@@ -80,6 +78,24 @@ def accept(
         dedupe_key=f"apply:{public_id}",
     )
     return Accepted(public_id, duplicate=False)
+
+
+def _dialect(executor: Session | Connection) -> str:
+    return (
+        executor.get_bind().dialect.name if isinstance(executor, Session) else executor.dialect.name
+    )
+
+
+@cache
+def _insert_statement(dialect: str) -> Any:
+    """Built once per dialect; executed with parameters on every webhook."""
+    table = cast(Table, InboxEvent.__table__)
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        upsert(table)
+        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+        .returning(table.c.public_id)
+    )
 
 
 def load(session: Session, public_id: str) -> InboxEvent | None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -54,7 +55,7 @@ class ClaimedJob:
 
 
 def enqueue(
-    session: Session,
+    session: Session | Connection,
     kind: str,
     payload: dict[str, Any],
     *,
@@ -75,18 +76,23 @@ def enqueue(
     }
     if run_at is not None:
         values["next_attempt_at"] = run_at
-    dialect = session.get_bind().dialect.name
-    if dedupe_key is None:
-        session.execute(insert(OutboxJob).values(**values))
-        return True
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        upsert(OutboxJob)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(OutboxJob.id)
+    return session.execute(_insert_statement(_dialect(session)), values).scalar() is not None
+
+
+def _dialect(executor: Session | Connection) -> str:
+    return (
+        executor.get_bind().dialect.name if isinstance(executor, Session) else executor.dialect.name
     )
-    return session.execute(statement).scalar() is not None
+
+
+@cache
+def _insert_statement(dialect: str) -> Any:
+    """Built once per dialect and executed with parameters, so the hot path (every webhook,
+    every domain event) skips statement construction and cache-key generation."""
+    table = cast(Table, OutboxJob.__table__)
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # A NULL dedupe key never conflicts, so one statement serves jobs with and without one.
+    return upsert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
 
 
 def claim(

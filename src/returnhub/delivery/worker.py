@@ -11,12 +11,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
 import httpx
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from returnhub.delivery import health, outbox
 from returnhub.delivery.errors import DeliveryError, MappingError
@@ -27,6 +29,7 @@ from returnhub.store.db import Database
 from returnhub.store.types import utcnow
 
 log = structlog.get_logger(__name__)
+HEALTH_FLUSH_SECONDS = 1.0
 
 
 class WorkerMetrics:
@@ -71,6 +74,9 @@ class Worker:
         self.http = http or httpx.Client(timeout=settings.outbound_timeout_seconds)
         self.context = HandlerContext(db=db, settings=settings, http=self.http, clock=clock)
         self.stopping = threading.Event()
+        self._health_lock = threading.Lock()
+        self._successes: dict[str, tuple[int, datetime]] = {}
+        self._flushed_at = time.monotonic()
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="returnhub-job")
 
     def run_once(self) -> int:
@@ -89,7 +95,8 @@ class Worker:
                 with self.db.write() as session:
                     outbox.release(session, job, self.worker_id, self.clock())
                 continue
-            future.result()
+            self._settle(job, future)
+        self._flush_successes(force=True)
         return len(jobs)
 
     def drain(self, max_rounds: int = 10_000) -> int:
@@ -103,18 +110,50 @@ class Worker:
         return total
 
     def run(self) -> None:
-        """Loop until ``stop()``: jobs in flight finish, claimed-but-unstarted ones are released."""
+        """Loop until ``stop()``, keeping up to ``concurrency`` jobs running: a slot that frees
+        up is refilled at once rather than when the slowest job of a batch ends. On stop, jobs
+        in flight finish; nothing new is claimed."""
         log.info("worker_started", worker=self.worker_id, concurrency=self.concurrency)
+        running: dict[Future[None], ClaimedJob] = {}
+        poll = self.settings.worker_poll_seconds
         while not self.stopping.is_set():
-            try:
-                ran = self.run_once()
-            except Exception:
-                # The database may be restarting: keep the worker alive and try again shortly.
-                log.exception("worker_round_failed", worker=self.worker_id)
-                ran = 0
-            if ran == 0:
-                self.stopping.wait(self.settings.worker_poll_seconds)
+            free = self.concurrency - len(running)
+            claimed: list[ClaimedJob] = []
+            # Claim in batches (half the slots at least): one claim transaction per job would
+            # compete with the jobs' own writes for the database.
+            if free >= max(1, self.concurrency // 2) or not running:
+                try:
+                    with self.db.write() as session:
+                        claimed = outbox.claim(
+                            session, self.worker_id, self.clock(), limit=free, lease=self.lease
+                        )
+                except Exception:
+                    # The database may be restarting: keep the worker alive, try again shortly.
+                    log.exception("worker_claim_failed", worker=self.worker_id)
+            for job in claimed:
+                running[self._pool.submit(self._run, job)] = job
+            if not running:
+                self.stopping.wait(poll)
+                continue
+            # Wake when a job ends, or after a poll interval to look for newly due work.
+            done, _ = wait(
+                running, timeout=poll if free > len(claimed) else None, return_when=FIRST_COMPLETED
+            )
+            for future in done:
+                self._settle(running.pop(future), future)
+            self._flush_successes()
+        for future, job in running.items():
+            self._settle(job, future)
+        self._flush_successes(force=True)
         log.info("worker_stopped", worker=self.worker_id)
+
+    def _settle(self, job: ClaimedJob, future: Future[None]) -> None:
+        try:
+            future.result()
+        except Exception:
+            # Recording the outcome failed (e.g. the database went away): the lease runs out
+            # and the job is claimed again. Log each one; never let one hide the others.
+            log.exception("job_outcome_not_recorded", job=job.public_id, kind=job.kind)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -123,6 +162,38 @@ class Worker:
         self.stop()
         self._pool.shutdown(wait=True)
         self.http.close()
+
+    def _record_health(
+        self, session: Session, job: ClaimedJob, error: DeliveryError | None, now: datetime
+    ) -> None:
+        """Failures are recorded at once (a refused credential must show now); successes are
+        counted in memory and written about once a second, saving two statements per job.
+        Either way in a savepoint: bookkeeping must never roll back the job's own outcome."""
+        if error is None:
+            with self._health_lock:
+                count, _ = self._successes.get(job.connector, (0, now))
+                self._successes[job.connector] = (count + 1, now)
+            return
+        try:
+            with session.begin_nested():
+                health.record_failure(session, job.connector, error, now)
+        except SQLAlchemyError:
+            log.warning("health_not_recorded", connector=job.connector, job=job.public_id)
+
+    def _flush_successes(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._flushed_at < HEALTH_FLUSH_SECONDS:
+            return
+        with self._health_lock:
+            pending, self._successes = self._successes, {}
+        self._flushed_at = time.monotonic()
+        if not pending:
+            return
+        try:
+            with self.db.write() as session:
+                for connector, (count, at) in sorted(pending.items()):
+                    health.record_success(session, connector, at, count=count)
+        except SQLAlchemyError:
+            log.warning("health_not_recorded", connectors=sorted(pending))
 
     def _run(self, job: ClaimedJob) -> None:
         started = time.perf_counter()
@@ -143,7 +214,7 @@ class Worker:
                 kept = outbox.succeed(session, job, self.worker_id, now)
                 outcome = "succeeded" if kept else "lease_lost"
                 if job.connector and kept:
-                    health.record_success(session, job.connector, now)
+                    self._record_health(session, job, None, now)
             else:
                 status = outbox.fail(session, job, self.worker_id, error, self.policy, now)
                 outcome = (
@@ -152,7 +223,7 @@ class Worker:
                     else ("retry" if status is JobStatus.PENDING else "dead")
                 )
                 if job.connector and status is not None:
-                    health.record_failure(session, job.connector, error, now)
+                    self._record_health(session, job, error, now)
         self.metrics.attempts.labels(job.kind, outcome).inc()
         self.metrics.latency.labels(job.kind).observe(time.perf_counter() - started)
         if error is not None:

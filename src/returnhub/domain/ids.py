@@ -30,6 +30,8 @@ class Prefix(StrEnum):
     JOB = "job"
     INBOX = "inb"
     SUBSCRIPTION = "whs"
+    RETURN_AUTHORIZATION = "ra"
+    RECEIPT = "rcp"
 
 
 def new_id(prefix: Prefix, rng: random.Random | None = None) -> str:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id
-from returnhub.services import gladly_activity, subscriptions
+from returnhub.services import gladly_activity, linking, subscriptions, warehouse_events
 from returnhub.store.tables import DomainEvent, Return, TimelineEntry
 
 
@@ -25,6 +25,8 @@ def record_event(
     session.flush()
     subscriptions.fan_out(session, event)
     gladly_activity.maybe_enqueue(session, event)
+    linking.maybe_enqueue_autolink(session, event)
+    warehouse_events.maybe_enqueue(session, event)
     return event
 
 

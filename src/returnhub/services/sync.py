@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from returnhub.delivery.errors import ServerError
@@ -54,8 +55,17 @@ def _customer(session: Session, ext: ExternalReturn) -> Customer:
         tags=[],
         emails=[CustomerEmail(email=ext.customer_email, position=0)],
     )
-    session.add(customer)
-    session.flush()
+    try:
+        # A concurrent event for the same new customer may create them first (PostgreSQL):
+        # then use theirs instead of failing the whole apply.
+        with session.begin_nested():
+            session.add(customer)
+            session.flush()
+    except IntegrityError:
+        existing = find_customer_by_email(session, ext.customer_email)
+        if existing is None:
+            raise
+        return existing
     record_event(session, EventType.CUSTOMER_CREATED, customer.public_id, {"name": name})
     return customer
 
@@ -75,7 +85,16 @@ def _order(session: Session, ext: ExternalReturn, customer: Customer) -> Order:
             shipping_zip=ext.shipping_zip,
             lines=[],
         )
-        session.add(order)
+        try:
+            with session.begin_nested():
+                session.add(order)
+                session.flush()
+        except IntegrityError:
+            order = session.scalar(
+                select(Order).where(Order.name == ext.order_name).options(selectinload(Order.lines))
+            )
+            if order is None:
+                raise
     # The source knows items our copy of the order may lack (an order never imported here).
     wanted = Counter(item.sku for item in ext.items)
     have = {line.sku: line for line in order.lines}

@@ -9,12 +9,13 @@ ourselves, which is the recipe SQLAlchemy documents for correct SERIALIZABLE sem
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from returnhub.settings import Settings
@@ -68,8 +69,10 @@ class Database:
         # built-in integrations (e.g. Gladly timeline activity) want an outbox job.
         info = {"settings": settings}
         self._read = sessionmaker(bind=engine, expire_on_commit=False, info=info)
+        self._sqlite_writer = threading.RLock() if engine.dialect.name == "sqlite" else None
+        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._write = sessionmaker(
-            bind=engine.execution_options(**{WRITE_OPTION: True}),
+            bind=self._write_engine,
             expire_on_commit=False,
             info=info,
         )
@@ -83,10 +86,29 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        # SQLite has one writer at a time. Threads of this process queue on a Python lock
+        # (handed over at once) instead of colliding in BEGIN IMMEDIATE and backing off in
+        # SQLite's busy handler, which sleeps in steps of milliseconds; other processes still
+        # wait through the busy timeout.
+        if self._sqlite_writer is None:
+            yield
+            return
+        with self._sqlite_writer:
+            yield
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction: commits on success, rolls everything back on any exception."""
-        with self._write() as session, session.begin():
+        with self._writer_turn(), self._write() as session, session.begin():
             yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A write transaction on a bare Core connection: for hot paths (webhook intake) that
+        only run prepared statements and do not need the ORM's unit of work."""
+        with self._writer_turn(), self._write_engine.begin() as connection:
+            yield connection
 
     @contextmanager
     def read(self) -> Iterator[Session]:

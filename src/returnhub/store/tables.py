@@ -51,6 +51,10 @@ class Customer(Base):
     # Lower-cased copy for case-insensitive search that uses an index on both engines.
     name_search: Mapped[str] = mapped_column(String(200), default="", index=True)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Set on the first unlink; such a customer is never auto-linked again (as in Gladly).
+    ever_unlinked: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -378,3 +382,164 @@ class ConnectorHealth(Base):
     last_success_at: Mapped[datetime | None]
     last_error_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class CustomerLink(Base):
+    """A ledger customer linked to their profile in another system."""
+
+    __tablename__ = "customer_links"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    system: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(200))
+    how: Mapped[str] = mapped_column(String(10))
+    linked_by: Mapped[str] = mapped_column(String(200), default="")
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # One external profile belongs to one ledger customer.
+    __table_args__ = (UniqueConstraint("system", "external_id"),)
+
+
+class LinkAudit(Base):
+    """Every link and unlink: who, when, how. Kept after the link itself is gone."""
+
+    __tablename__ = "link_audit"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(10))
+    system: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(200))
+    how: Mapped[str] = mapped_column(String(10), default="")
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PulledReturn(Base):
+    """A return as a linked system reports it: the cache that help-desk lookups read."""
+
+    __tablename__ = "pulled_returns"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    system: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20))
+    order_name: Mapped[str] = mapped_column(String(64), default="")
+    data: Mapped[dict[str, Any]]
+    source_updated_at: Mapped[datetime | None]
+    pulled_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("customer_id", "system", "external_id"),)
+
+
+# --- Warehouse and ERP: RAs, ASNs (EDI 943), receipts (EDI 944), decisions -------------------
+
+
+class ReturnAuthorization(Base):
+    """The ERP's return authorisation for one return: what the warehouse should receive, the ASN
+    sent for it, and the decision taken once the goods arrived."""
+
+    __tablename__ = "return_authorizations"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    # What the 3PL sees (943 W06-02) and echoes back (944 W17-04).
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    return_id: Mapped[int] = mapped_column(
+        ForeignKey("returns.id", ondelete="CASCADE"), unique=True
+    )
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    asn_control_number: Mapped[int | None] = mapped_column(BigInteger)
+    asn_file: Mapped[str] = mapped_column(String(300), default="")
+    asn_text: Mapped[str] = mapped_column(Text, default="")
+    transmitted_at: Mapped[datetime | None]
+    first_received_at: Mapped[datetime | None]
+    # The 3PL said it received everything it will (a final 944, or a JSON receipt "complete").
+    receipt_complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    decision: Mapped[str] = mapped_column(String(16), default="")
+    decision_detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    decided_at: Mapped[datetime | None]
+    applied_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    return_: Mapped[Return] = relationship()
+    lines: Mapped[list[RaLine]] = relationship(
+        cascade="all, delete-orphan", order_by="RaLine.position"
+    )
+
+
+class RaLine(Base):
+    __tablename__ = "ra_lines"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    ra_id: Mapped[int] = mapped_column(
+        ForeignKey("return_authorizations.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    sku: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    quantity: Mapped[int]
+    expected_condition: Mapped[str] = mapped_column(String(32), default="")
+    unit_price: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WarehouseReceipt(Base):
+    """One receipt from the warehouse, as received (EDI or JSON). Parked when its RA is unknown."""
+
+    __tablename__ = "warehouse_receipts"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    ra_id: Mapped[int | None] = mapped_column(
+        ForeignKey("return_authorizations.id", ondelete="CASCADE"), index=True
+    )
+    ra_number: Mapped[str] = mapped_column(String(40), index=True)
+    # sha256 of the 944 sender + ISA/GS/ST control numbers, or of the JSON body.
+    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    complete: Mapped[bool] = mapped_column(Boolean, default=True)
+    receipt_number: Mapped[str] = mapped_column(String(64), default="")
+    document: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    lines: Mapped[list[ReceiptLine]] = relationship(
+        cascade="all, delete-orphan", order_by="ReceiptLine.id"
+    )
+
+
+class ReceiptLine(Base):
+    __tablename__ = "receipt_lines"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    receipt_id: Mapped[int] = mapped_column(
+        ForeignKey("warehouse_receipts.id", ondelete="CASCADE"), index=True
+    )
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int]
+    # The merchant's condition name (mapped from the 944 W13 code) and the raw codes.
+    condition: Mapped[str] = mapped_column(String(32), default="")
+    condition_code: Mapped[str] = mapped_column(String(8), default="")
+    damage_code: Mapped[str] = mapped_column(String(8), default="")
+
+
+class EdiControlNumber(Base):
+    """The last interchange control number used per sender id (ISA13/GS06)."""
+
+    __tablename__ = "edi_control_numbers"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), unique=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from returnhub.api.deps import AppContext, Context
 from returnhub.api.gladly import actions, contract
 from returnhub.api.gladly.auth import GladlyAuthError, authenticate
-from returnhub.services import customer_lookup
+from returnhub.services import customer_lookup, routing
 from returnhub.store.tables import Return
 
 router = APIRouter(prefix="/integrations/gladly", tags=["gladly"])
@@ -77,8 +77,10 @@ async def lookup(request: Request, ctx: Context) -> JSONResponse:
             found = customer_lookup.profile(session, parsed.external_customer_id)
             if found is None:
                 return JSONResponse({"results": []})
+            now = ctx.clock()
+            extra = routing.gladly_attributes(session, ctx.settings, found.customer, now)
             return JSONResponse(
-                {"results": [contract.detailed_result(found, ctx.clock(), base_url)]}
+                {"results": [contract.detailed_result(found, now, base_url, extra)]}
             )
         if parsed.auto_link:
             match = customer_lookup.auto_link(session, parsed.query, region)

@@ -6,6 +6,7 @@ import json
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from returnhub.api.deps import Context
 from returnhub.connectors.signatures import SignatureError
@@ -82,16 +83,21 @@ async def receive_webhook(source: str, request: Request, ctx: Context) -> JSONRe
     except (AttributeError, KeyError, TypeError, ValueError):
         # An odd shape is still a verified event: keep it; mapping will report what is wrong.
         event_type, lock_key, key = "", None, dedupe_key(spec, {}, {}, body)
-    with ctx.db.write() as session:
-        accepted = inbox.accept(
-            session,
-            source=source,
-            dedupe_key=key,
-            event_type=event_type,
-            body=body,
-            headers=kept,
-            lock_key=lock_key,
-        )
+
+    def store() -> inbox.Accepted:
+        with ctx.db.write_connection() as connection:
+            return inbox.accept(
+                connection,
+                source=source,
+                dedupe_key=key,
+                event_type=event_type,
+                body=body,
+                headers=kept,
+                lock_key=lock_key,
+            )
+
+    # The transaction blocks (and may wait for SQLite's write lock): keep it off the event loop.
+    accepted = await run_in_threadpool(store)
     status = "duplicate" if accepted.duplicate else "accepted"
     return JSONResponse(
         {"status": status, "id": accepted.inbox_id}, status_code=200 if accepted.duplicate else 202

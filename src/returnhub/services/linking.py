@@ -1,0 +1,266 @@
+"""Linking ledger customers to their profiles in other systems, and the data pulled from them.
+
+Rules (as Gladly applies them to its own profiles): an auto-link needs exactly one matching
+profile in that system, by email or MOBILE phone, that no other customer already holds; a
+customer that was ever unlinked is never auto-linked again. Every link and unlink is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from returnhub.connectors.base import ExternalProfile, SearchQuery
+from returnhub.delivery import outbox
+from returnhub.domain.errors import Conflict, FieldError, InvalidInput
+from returnhub.domain.events import EventType
+from returnhub.domain.external import ExternalReturn
+from returnhub.services.lookup import not_found
+from returnhub.store.tables import Customer, CustomerLink, DomainEvent, LinkAudit, PulledReturn
+
+AUTOLINK_JOB = "links.autolink"
+PULL_JOB = "links.pull"
+LEDGER = "returnhub"
+
+
+def get_customer(session: Session, public_id: str) -> Customer:
+    customer = session.scalar(
+        select(Customer)
+        .where(Customer.public_id == public_id)
+        .options(selectinload(Customer.emails), selectinload(Customer.phones))
+    )
+    if customer is None:
+        raise not_found("customer_id", "customer", public_id)
+    return customer
+
+
+def links_of(session: Session, customer: Customer) -> list[CustomerLink]:
+    return list(
+        session.scalars(
+            select(CustomerLink)
+            .where(CustomerLink.customer_id == customer.id)
+            .order_by(CustomerLink.id)
+        )
+    )
+
+
+def holder(session: Session, system: str, external_id: str) -> Customer | None:
+    return session.scalar(
+        select(Customer)
+        .join(CustomerLink, CustomerLink.customer_id == Customer.id)
+        .where(CustomerLink.system == system, CustomerLink.external_id == external_id)
+    )
+
+
+def link(
+    session: Session,
+    customer_id: str,
+    system: str,
+    external_id: str,
+    *,
+    how: str,
+    actor: str,
+    known_systems: set[str],
+) -> CustomerLink:
+    if system == LEDGER or system not in known_systems:
+        choices = ", ".join(sorted(known_systems - {LEDGER})) or "none configured"
+        raise InvalidInput(
+            "unknown system",
+            [
+                FieldError(
+                    "system", "unknown_system", f"link to one of the connected systems: {choices}"
+                )
+            ],
+        )
+    if not external_id.strip():
+        raise InvalidInput(
+            "no id", [FieldError("external_id", "required", "give the id in that system")]
+        )
+    customer = get_customer(session, customer_id)
+    taken = holder(session, system, external_id)
+    if taken is not None:
+        if taken.id == customer.id:
+            existing = session.scalar(
+                select(CustomerLink).where(
+                    CustomerLink.system == system, CustomerLink.external_id == external_id
+                )
+            )
+            assert existing is not None
+            return existing
+        raise Conflict(
+            "already linked",
+            [
+                FieldError(
+                    "external_id",
+                    "already_linked",
+                    f"{system} profile {external_id} is linked to customer "
+                    f"{taken.public_id}; unlink it there first",
+                    {"customer_id": taken.public_id},
+                )
+            ],
+        )
+    row = CustomerLink(
+        customer_id=customer.id, system=system, external_id=external_id, how=how, linked_by=actor
+    )
+    session.add(row)
+    session.add(
+        LinkAudit(
+            customer_id=customer.id,
+            action="link",
+            system=system,
+            external_id=external_id,
+            how=how,
+            actor=actor,
+        )
+    )
+    session.flush()
+    outbox.enqueue(
+        session,
+        PULL_JOB,
+        {"customer_id": customer.public_id, "system": system},
+        connector=system,
+        lock_key=f"pull:{customer.public_id}:{system}",
+    )
+    return row
+
+
+def unlink_all(session: Session, customer_id: str, actor: str) -> list[CustomerLink]:
+    """Remove every link and the data pulled through them; the customer stays unlinked."""
+    customer = get_customer(session, customer_id)
+    removed = links_of(session, customer)
+    for row in removed:
+        session.add(
+            LinkAudit(
+                customer_id=customer.id,
+                action="unlink",
+                system=row.system,
+                external_id=row.external_id,
+                how="manual",
+                actor=actor,
+            )
+        )
+    session.execute(delete(CustomerLink).where(CustomerLink.customer_id == customer.id))
+    session.execute(delete(PulledReturn).where(PulledReturn.customer_id == customer.id))
+    customer.ever_unlinked = True
+    return removed
+
+
+def audit_of(session: Session, customer: Customer) -> list[LinkAudit]:
+    return list(
+        session.scalars(
+            select(LinkAudit).where(LinkAudit.customer_id == customer.id).order_by(LinkAudit.id)
+        )
+    )
+
+
+def pulled_returns(session: Session, customer: Customer) -> list[PulledReturn]:
+    return list(
+        session.scalars(
+            select(PulledReturn)
+            .where(PulledReturn.customer_id == customer.id)
+            .order_by(PulledReturn.source_updated_at.desc(), PulledReturn.id.desc())
+        )
+    )
+
+
+def store_pulled(
+    session: Session, customer: Customer, system: str, returns: list[ExternalReturn], now: datetime
+) -> int:
+    """Replace the cached returns of (customer, system) with what the system just said."""
+    session.execute(
+        delete(PulledReturn).where(
+            PulledReturn.customer_id == customer.id, PulledReturn.system == system
+        )
+    )
+    for ext in returns:
+        data: dict[str, Any] = asdict(ext)
+        data["state"] = ext.state.value
+        data["updated_at"] = ext.updated_at.isoformat()
+        data["created_at"] = ext.created_at.isoformat()
+        data["items"] = [{**item, "outcome": str(item["outcome"])} for item in data["items"]]
+        session.add(
+            PulledReturn(
+                customer_id=customer.id,
+                system=system,
+                external_id=ext.external_id,
+                state=ext.state.value,
+                order_name=ext.order_name,
+                data=data,
+                source_updated_at=ext.updated_at,
+                pulled_at=now,
+            )
+        )
+    return len(returns)
+
+
+def query_for(customer: Customer) -> SearchQuery:
+    """What auto-linking may match on: emails and MOBILE phones only."""
+    return SearchQuery(
+        emails=tuple(e.email for e in customer.emails),
+        phones=tuple(p.number for p in customer.phones if p.type == "MOBILE"),
+    )
+
+
+def unique_match(profiles: list[ExternalProfile], query: SearchQuery) -> ExternalProfile | None:
+    emails = {e.lower() for e in query.emails}
+    phones = set(query.phones)
+    matching = [
+        p
+        for p in profiles
+        if emails & {e.lower() for e in p.emails}
+        or phones & {ph.number for ph in p.phones if ph.type == "MOBILE"}
+    ]
+    distinct = {p.external_id: p for p in matching}
+    return next(iter(distinct.values())) if len(distinct) == 1 else None
+
+
+def maybe_enqueue_autolink(session: Session, event: DomainEvent) -> bool:
+    """After a customer is created or changes contacts, look for their profiles elsewhere."""
+    from returnhub.connectors.registry import SPECS, is_configured
+
+    settings = session.info.get("settings")
+    if settings is None or not settings.auto_link_enabled:
+        return False
+    if not any(is_configured(spec, settings) for key, spec in SPECS.items() if key != LEDGER):
+        return False  # nothing to link to
+    changed = set(event.payload.get("changed", []))
+    created = event.type == EventType.CUSTOMER_CREATED.value
+    contacts_changed = event.type == EventType.CUSTOMER_UPDATED.value and changed & {
+        "emails",
+        "phones",
+    }
+    if not (created or contacts_changed):
+        return False
+    return outbox.enqueue(
+        session,
+        AUTOLINK_JOB,
+        {"customer_id": event.subject_id},
+        connector="",
+        lock_key=f"autolink:{event.subject_id}",
+        dedupe_key=f"autolink:{event.public_id}",
+    )
+
+
+def refresh_linked(session: Session, system: str, external_id: str) -> int:
+    """Queue a pull for every customer linked to that profile (e.g. after its webhook)."""
+    rows = session.scalars(
+        select(CustomerLink).where(
+            CustomerLink.system == system, CustomerLink.external_id == external_id
+        )
+    ).all()
+    for row in rows:
+        customer_public_id = session.scalar(
+            select(Customer.public_id).where(Customer.id == row.customer_id)
+        )
+        outbox.enqueue(
+            session,
+            PULL_JOB,
+            {"customer_id": customer_public_id, "system": system},
+            connector=system,
+            lock_key=f"pull:{customer_public_id}:{system}",
+        )
+    return len(rows)

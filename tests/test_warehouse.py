@@ -1,0 +1,454 @@
+"""The warehouse flow end to end, on both engines: authorize → RA → 943 → 944 → reconcile →
+process or flag (ledger; Loop through a strict fake) → RA closed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from pytest_httpserver import HTTPServer
+from sqlalchemy import func, select
+
+from returnhub.api.app import create_app
+from returnhub.delivery.handlers import Handler, HandlerContext, default_handlers
+from returnhub.delivery.outbox import ClaimedJob
+from returnhub.delivery.worker import Worker
+from returnhub.services import warehouse as wh
+from returnhub.services.keys import create_key
+from returnhub.settings import Settings
+from returnhub.store.db import Database
+from returnhub.store.migrate import upgrade
+from returnhub.store.tables import WarehouseReceipt
+from tests.conftest import AUTH, Clock
+from tests.factories import create_order, create_return
+
+FIXTURES = Path(__file__).parent / "fixtures" / "edi"
+EDI = {"Content-Type": "application/edi-x12"}
+LOOP_KEY = "loop-test-key"
+
+
+@dataclass
+class Hub:
+    client: TestClient
+    worker: Worker
+    db: Database
+    settings: Settings
+    clock: Clock
+    outbound: Path
+    inbound: Path
+
+    def authorized_return(self, **overrides: Any) -> dict[str, Any]:
+        order = create_order(self.client, self.clock.now)
+        if overrides:
+            body = {
+                "order_id": order["id"],
+                "items": [
+                    {"order_line_id": order["lines"][0]["id"], "quantity": 2, "outcome": "refund"}
+                ],
+                **overrides,
+            }
+            response = self.client.post("/api/v1/returns", json=body)
+            assert response.status_code == 201, response.text
+            ret: dict[str, Any] = response.json()
+        else:
+            ret = create_return(self.client, order, quantity=2)
+        response = self.client.post(f"/api/v1/returns/{ret['id']}/authorize")
+        assert response.status_code == 200, response.text
+        return ret
+
+    def ra_of(self, ret: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.get(f"/api/v1/warehouse/ras/{ret['number']}")
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def state(self, ret: dict[str, Any]) -> str:
+        return str(self.client.get(f"/api/v1/returns/{ret['id']}").json()["state"])
+
+    def receipts(self) -> int:
+        with self.db.read() as session:
+            return session.scalar(select(func.count()).select_from(WarehouseReceipt)) or 0
+
+
+def make_hub(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    *,
+    handlers: dict[str, Handler] | None = None,
+    **overrides: Any,
+) -> Iterator[Hub]:
+    outbound, inbound = tmp_path / "out", tmp_path / "in"
+    app_settings = settings.model_copy(
+        update={
+            "warehouse_enabled": True,
+            "warehouse_adapter": "edi",
+            "warehouse_outbound_dir": str(outbound),
+            "warehouse_inbound_dir": str(inbound),
+            "loop_base_url": httpserver.url_for("/api/v1"),
+            "loop_api_key": SecretStr(LOOP_KEY),
+            # Linking would search the fake Loop too; these tests are about the warehouse only.
+            "auto_link_enabled": False,
+            **overrides,
+        }
+    )
+    # Sessions carry their settings: the hook that creates RAs reads them there.
+    hub_db = Database(db.engine, app_settings)
+    worker = Worker(hub_db, app_settings, clock=clock, handlers=handlers, concurrency=1)
+    app = create_app(app_settings, hub_db, clock)
+    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
+        yield Hub(client, worker, hub_db, app_settings, clock, outbound, inbound)
+    worker.close()
+
+
+@pytest.fixture
+def hub(
+    settings: Settings, db: Database, clock: Clock, tmp_path: Path, httpserver: HTTPServer
+) -> Iterator[Hub]:
+    yield from make_hub(settings, db, clock, tmp_path, httpserver)
+
+
+def receipt_944(
+    ra_number: str,
+    *,
+    jackets: int = 2,
+    damaged: int = 0,
+    control: int = 17,
+    reporting: str = "F",
+    extra: str = "",
+) -> str:
+    w13 = f"W13*{damaged}*EA*01**DA~\n" if damaged else ""
+    body = [
+        f"W17*{reporting}*20300116*WR-{control}*{ra_number}~\n",
+        "N1*WH*Returns DC~\n",
+        f"W07*{jackets}*EA**SK*JKT-RAIN-NVY-M~\n",
+        w13,
+        extra,
+        f"W14*{jackets + (1 if extra else 0)}~\n",
+    ]
+    segments = sum(1 for part in body if part) + 2
+    return (
+        "ISA*00*          *00*          *ZZ*WAREHOUSE3PL   *ZZ*RETURNHUB      *300116*0930*U*"
+        f"00401*{control:09d}*0*P*>~\n"
+        f"GS*RE*WAREHOUSE3PL*RETURNHUB*20300116*0930*{control}*X*004010~\n"
+        "ST*944*0001~\n" + "".join(body) + f"SE*{segments}*0001~\n"
+        f"GE*1*{control}~\n"
+        f"IEA*1*{control:09d}~\n"
+    )
+
+
+def test_authorize_transmit_receive_process_close(hub: Hub) -> None:
+    # Given an authorized return, the worker creates its RA and writes the 943.
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    ra = hub.ra_of(ret)
+    assert ra["state"] == "transmitted"
+    assert ra["lines"] == [
+        {
+            "sku": "JKT-RAIN-NVY-M",
+            "title": "Rain Jacket",
+            "quantity": 2,
+            "expected_condition": "",
+            "unit_price": 12900,
+        }
+    ]
+    asn = hub.outbound / f"943_{ret['number']}_000000001.edi"
+    assert asn.read_text() == ra["asn_text"]
+    assert f"W06*N*{ret['number']}*" in ra["asn_text"]
+    assert "W04*2*EA**SK*JKT-RAIN-NVY-M~" in ra["asn_text"]
+    listed = hub.client.get("/api/v1/warehouse/ras", params={"state": "transmitted"}).json()
+    assert [r["number"] for r in listed["data"]] == [ret["number"]]
+
+    # When the 3PL's 944 arrives through the API
+    response = hub.client.post(
+        "/api/v1/warehouse/receipts", content=receipt_944(ret["number"]), headers=EDI
+    )
+    assert response.status_code == 202, response.text
+    [receipt] = response.json()["receipts"]
+    assert (receipt["status"], receipt["duplicate"]) == ("recorded", False)
+    hub.worker.drain()
+
+    # Then the return is received and processed, the RA closed, and a 997 acknowledges.
+    assert hub.state(ret) == "processed"
+    ra = hub.ra_of(ret)
+    assert (ra["state"], ra["decision"], ra["return_state"]) == ("closed", "process", "processed")
+    assert ra["decision_detail"]["discrepancies"] == []
+    assert ra["notes"] == [
+        f"RA {ret['number']}: processed: every expected item arrived in an accepted condition."
+    ]
+    assert [r["id"] for r in ra["receipts"]] == [receipt["id"]]
+    ack = (hub.outbound / "997_000000002.edi").read_text()
+    assert "AK1*RE*17~" in ack and "AK5*A~" in ack
+
+
+def test_damaged_item_flags_with_a_note_and_the_same_944_twice_is_one_receipt(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    document = receipt_944(ret["number"], damaged=1)
+    first = hub.client.post("/api/v1/warehouse/receipts", content=document, headers=EDI)
+    again = hub.client.post("/api/v1/warehouse/receipts", content=document, headers=EDI)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["receipts"][0]["id"] == first.json()["receipts"][0]["id"]
+    assert again.json()["receipts"][0]["duplicate"] is True
+    hub.worker.drain()
+    assert hub.receipts() == 1
+    assert hub.state(ret) == "flagged"
+    ra = hub.ra_of(ret)
+    assert (ra["state"], ra["decision"]) == ("closed", "flag")
+    assert ra["notes"] == [
+        f"RA {ret['number']}: flagged: JKT-RAIN-NVY-M: 1 damaged, condition not accepted. "
+        "Value at risk: 129.00 USD."
+    ]
+    [discrepancy] = ra["decision_detail"]["discrepancies"]
+    assert (discrepancy["kind"], discrepancy["units"]) == ("condition_not_accepted", 1)
+    lines = ra["receipts"][0]["lines"]
+    assert [(x["quantity"], x["condition"], x["condition_code"]) for x in lines] == [
+        (1, "good", ""),
+        (1, "damaged", "01"),
+    ]
+
+
+def test_unknown_ra_is_parked_then_reconciled_when_the_ra_appears(hub: Hub) -> None:
+    response = hub.client.post(
+        "/api/v1/warehouse/receipts",
+        json={"ra_number": "RMA-NOPE", "lines": [{"sku": "JKT-RAIN-NVY-M", "quantity": 2}]},
+    )
+    assert response.status_code == 202
+    [receipt] = response.json()["receipts"]
+    assert receipt["status"] == "parked"
+    assert receipt["error"].startswith("no RA is numbered 'RMA-NOPE'")
+    parked = hub.client.get("/api/v1/warehouse/receipts").json()["receipts"]
+    assert [p["id"] for p in parked] == [receipt["id"]]
+
+
+def test_invalid_944_is_refused_with_the_position_and_nothing_applied(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    bad = receipt_944(ret["number"]).replace("N1*WH*Returns DC", "XX9*oops")
+    response = hub.client.post("/api/v1/warehouse/receipts", content=bad, headers=EDI)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["code"], error["segment_position"], error["segment"]) == (
+        "invalid_edi",
+        5,
+        "XX9",
+    )
+    assert error["message"] == "segment 5 (XX9): unknown segment XX9 in a 944"
+    assert hub.receipts() == 0
+    assert hub.state(ret) == "authorized"
+
+
+def test_json_receipt_and_content_type_errors(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    wrong = hub.client.post(
+        "/api/v1/warehouse/receipts", content="x", headers={"Content-Type": "image/png"}
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"][0]["code"] == "unsupported_media_type"
+    invalid = hub.client.post("/api/v1/warehouse/receipts", json={"ra_number": "X", "lines": []})
+    assert invalid.status_code == 422
+    response = hub.client.post(
+        "/api/v1/warehouse/receipts",
+        json={
+            "ra_number": ret["number"],
+            "receipt_number": "R-1",
+            "lines": [{"sku": "JKT-RAIN-NVY-M", "quantity": 1, "condition": "good"}],
+        },
+    )
+    assert response.status_code == 202
+    hub.worker.drain()
+    assert hub.state(ret) == "flagged"
+    assert "JKT-RAIN-NVY-M: short by 1, expected 2, got 1" in hub.ra_of(ret)["notes"][0]
+
+
+def test_a_partial_receipt_waits_for_the_rest_then_flags(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    response = hub.client.post(
+        "/api/v1/warehouse/receipts",
+        content=receipt_944(ret["number"], jackets=1, reporting="P"),
+        headers=EDI,
+    )
+    assert response.status_code == 202
+    hub.worker.drain()
+    assert (hub.ra_of(ret)["state"], hub.state(ret)) == ("received", "authorized")
+    hub.clock.advance(days=3)
+    hub.worker.drain()
+    assert hub.state(ret) == "flagged"
+    assert "partial receipt, the rest did not arrive within 3 days" in hub.ra_of(ret)["notes"][0]
+
+
+def test_the_rest_of_a_partial_receipt_lets_it_process(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    for control in (21, 22):
+        document = receipt_944(ret["number"], jackets=1, reporting="P", control=control)
+        assert hub.client.post("/api/v1/warehouse/receipts", content=document, headers=EDI)
+        hub.worker.drain()
+    assert hub.state(ret) == "processed"
+    assert len(hub.ra_of(ret)["receipts"]) == 2
+
+
+def test_manual_transmit(
+    settings: Settings, db: Database, clock: Clock, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    for hub in make_hub(settings, db, clock, tmp_path, httpserver, warehouse_auto_transmit=False):
+        ret = hub.authorized_return()
+        hub.worker.drain()
+        ra = hub.ra_of(ret)
+        assert (ra["state"], ra["asn_file"]) == ("open", "")
+        response = hub.client.post(f"/api/v1/warehouse/ras/{ra['id']}/transmit")
+        assert response.status_code == 202
+        hub.worker.drain()
+        ra = hub.ra_of(ret)
+        assert ra["state"] == "transmitted"
+        assert (hub.outbound / ra["asn_file"]).read_text() == ra["asn_text"]
+
+
+def test_files_dropped_in_the_inbound_folder_are_imported(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    hub.inbound.mkdir(parents=True, exist_ok=True)
+    (hub.inbound / "bad.edi").write_text("GS*nonsense~")
+    (hub.inbound / "receipt.edi").write_text(receipt_944(ret["number"]).replace("\n", "\r\n"))
+    hub.clock.advance(seconds=hub.settings.warehouse_scan_seconds + 1)
+    hub.worker.drain()
+    assert hub.state(ret) == "processed"
+    assert sorted(p.name for p in (hub.inbound / "processed").iterdir()) == ["receipt.edi"]
+    rejected = hub.inbound / "rejected"
+    assert sorted(p.name for p in rejected.iterdir()) == ["bad.edi", "bad.edi.error.txt"]
+    assert (rejected / "bad.edi.error.txt").read_text().startswith("segment 1 (ISA)")
+
+
+def test_a_crash_between_steps_resumes_without_duplicate_effects(
+    settings: Settings, db: Database, clock: Clock, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    crashes = {"left": 1}
+    real = default_handlers()[wh.APPLY_JOB]
+
+    def apply_then_crash(ctx: HandlerContext, job: ClaimedJob) -> None:
+        # The step's transaction commits, then the process dies before recording success.
+        real(ctx, job)
+        if crashes["left"]:
+            crashes["left"] -= 1
+            raise RuntimeError("worker killed")
+
+    handlers = {**default_handlers(), wh.APPLY_JOB: apply_then_crash}
+    for hub in make_hub(settings, db, clock, tmp_path, httpserver, handlers=handlers):
+        ret = hub.authorized_return()
+        hub.worker.drain()
+        hub.client.post(
+            "/api/v1/warehouse/receipts", content=receipt_944(ret["number"]), headers=EDI
+        )
+        hub.worker.drain()
+        assert crashes["left"] == 0
+        hub.clock.advance(minutes=5)  # past the retry delay
+        hub.worker.drain()
+        assert hub.state(ret) == "processed"
+        detail = hub.client.get(f"/api/v1/returns/{ret['id']}").json()
+        kinds = [t["kind"] for t in detail["timeline"]]
+        assert kinds.count("state.process") == 1
+        assert kinds.count("warehouse.ra_closed") == 1
+        assert len(detail["notes"]) == 1
+
+
+def test_a_loop_return_is_flagged_in_loop_with_a_note(hub: Hub, httpserver: HTTPServer) -> None:
+    ret = hub.authorized_return(source_system="loop", external_id="91823")
+    hub.worker.drain()
+    headers = {"X-Authorization": LOOP_KEY}
+    httpserver.expect_ordered_request(
+        "/api/v1/warehouse/return/91823/flag", method="POST", headers=headers
+    ).respond_with_data("true")
+    note = (
+        f"RA {ret['number']}: flagged: JKT-RAIN-NVY-M: missing, expected 2, none received; "
+        "HAT-1: not on the RA, 1 received. Value at risk: 258.00 USD."
+    )
+    httpserver.expect_ordered_request(
+        "/api/v1/warehouse/return/91823/note",
+        method="POST",
+        headers=headers,
+        json={"content": note},
+    ).respond_with_json({"id": 1})
+    response = hub.client.post(
+        "/api/v1/warehouse/receipts",
+        json={"ra_number": ret["number"], "lines": [{"sku": "HAT-1", "quantity": 1}]},
+    )
+    assert response.status_code == 202
+    hub.worker.drain()
+    httpserver.check_assertions()
+    assert httpserver.ordered_handlers == []
+    assert hub.state(ret) == "flagged"
+    assert hub.ra_of(ret)["state"] == "closed"
+
+
+def test_scopes(hub: Hub) -> None:
+    with hub.db.write() as session:
+        _, helpdesk = create_key(session, ["helpdesk"])
+    bearer = {"Authorization": f"Bearer {helpdesk}"}
+    assert hub.client.get("/api/v1/warehouse/ras", headers=bearer).status_code == 200
+    refused = hub.client.post(
+        "/api/v1/warehouse/receipts", json={"ra_number": "X", "lines": []}, headers=bearer
+    )
+    assert refused.status_code == 403
+
+
+def test_cli_transmit_and_import(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETURNHUB_")}
+    env |= {
+        "RETURNHUB_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db",
+        "RETURNHUB_WAREHOUSE_ENABLED": "true",
+        "RETURNHUB_WAREHOUSE_AUTO_TRANSMIT": "false",
+        "RETURNHUB_WAREHOUSE_OUTBOUND_DIR": str(tmp_path / "out"),
+    }
+    settings = Settings(database_url=env["RETURNHUB_DATABASE_URL"], warehouse_enabled=True)
+    db = Database.from_settings(settings)
+    upgrade(db.engine)
+    from returnhub.store.types import utcnow
+
+    app = create_app(settings.model_copy(update={"embedded_worker": False}), db)
+    with TestClient(app, headers=AUTH) as client:
+        hub = Hub(client, Worker(db, settings), db, settings, Clock(utcnow()), tmp_path, tmp_path)
+        ret = hub.authorized_return()
+        with db.write() as session:
+            wh.create_ra(
+                session,
+                ret["id"],
+                settings.model_copy(update={"warehouse_auto_transmit": False}),
+                utcnow(),
+            )
+        hub.worker.close()
+    db.dispose()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "returnhub.cli", "warehouse", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    sent = run("transmit", ret["number"])
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.strip() == str(tmp_path / "out" / f"943_{ret['number']}_000000001.edi")
+    (tmp_path / "r.edi").write_text(receipt_944(ret["number"]))
+    imported = run("import", str(tmp_path / "r.edi"))
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.split("\t")[1:] == [ret["number"], "recorded\n"]
+    again = run("import", str(tmp_path / "r.edi"))
+    assert again.stdout.split("\t")[2] == "duplicate\n"
+    (tmp_path / "bad.edi").write_text(json.dumps({"ra_number": 1}))
+    bad = run("import", str(tmp_path / "bad.edi"))
+    assert bad.returncode == 1
