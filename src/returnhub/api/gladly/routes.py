@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from returnhub.api.deps import AppContext, Context
 from returnhub.api.gladly import actions, contract
@@ -69,6 +70,11 @@ async def lookup(request: Request, ctx: Context) -> JSONResponse:
         parsed = contract.parse_request(payload)
     except contract.GladlyRequestError as exc:
         return gladly_errors(400, exc.errors)
+    # Database work blocks: run it on the thread pool, never on the event loop.
+    return await run_in_threadpool(_answer_lookup, ctx, parsed)
+
+
+def _answer_lookup(ctx: AppContext, parsed: contract.LookupRequest) -> JSONResponse:
     region = ctx.settings.default_phone_region
     base_url = ctx.settings.base_url.rstrip("/")
     with ctx.db.read() as session:
@@ -102,20 +108,24 @@ async def action_form(action: str, request: Request, ctx: Context) -> JSONRespon
         return gladly_errors(
             404, [{"attr": "action", "code": "invalid", "detail": f"no action {action!r}"}]
         )
-    params = request.query_params
-    with ctx.db.read() as session:
-        try:
-            action_ctx = actions.load_context(
-                session,
-                ctx.settings,
-                ctx.policy,
-                ctx.clock(),
-                params.get("customer", ""),
-                params.get("order"),
-            )
-        except actions.ActionError as exc:
-            return gladly_errors(400, exc.errors)
-        return JSONResponse(spec[0](action_ctx))
+    params = dict(request.query_params)
+
+    def answer() -> JSONResponse:
+        with ctx.db.read() as session:
+            try:
+                action_ctx = actions.load_context(
+                    session,
+                    ctx.settings,
+                    ctx.policy,
+                    ctx.clock(),
+                    params.get("customer", ""),
+                    params.get("order"),
+                )
+            except actions.ActionError as exc:
+                return gladly_errors(400, exc.errors)
+            return JSONResponse(spec[0](action_ctx))
+
+    return await run_in_threadpool(answer)
 
 
 @router.post("/actions/{action}/submit", summary="Submit a Gladly Action")
@@ -138,18 +148,22 @@ async def action_submit(action: str, request: Request, ctx: Context) -> JSONResp
         return gladly_errors(
             400, [{"attr": "body", "code": "invalid", "detail": "the body must be an object"}]
         )
-    params = request.query_params
-    try:
-        with ctx.db.write() as session:
-            action_ctx = actions.load_context(
-                session,
-                ctx.settings,
-                ctx.policy,
-                ctx.clock(),
-                params.get("customer", ""),
-                params.get("order"),
-            )
-            result = spec[1](action_ctx, data)
-    except actions.ActionError as exc:
-        return gladly_errors(400, exc.errors)
-    return JSONResponse(result)
+    params = dict(request.query_params)
+
+    def submit() -> JSONResponse:
+        try:
+            with ctx.db.write() as session:
+                action_ctx = actions.load_context(
+                    session,
+                    ctx.settings,
+                    ctx.policy,
+                    ctx.clock(),
+                    params.get("customer", ""),
+                    params.get("order"),
+                )
+                result = spec[1](action_ctx, data)
+        except actions.ActionError as exc:
+            return gladly_errors(400, exc.errors)
+        return JSONResponse(result)
+
+    return await run_in_threadpool(submit)
