@@ -387,3 +387,30 @@ def test_cli_connectors_check(tmp_path: Path, fakes: dict[str, HTTPServer]) -> N
     assert lines["loop"].startswith("ok")
     assert lines["returnhub"].startswith("ok")
     assert lines["returnlogic"].startswith("FAILED\tconfiguration: 401")
+
+
+def test_gladly_detailed_lookup_refreshes_linked_systems_in_the_background(
+    connected: Settings, db: Database, clock: Clock
+) -> None:
+    from tests.test_gladly_lookup import KEY, LOOKUP, signed_post
+
+    settings = connected.model_copy(update={"gladly_signing_key": SecretStr(KEY)})
+    database = Database(db.engine, settings)
+    app = create_app(settings, database, clock, worker=False)
+    with TestClient(app, headers=AUTH) as client:
+        customer = create_customer(client, emails=["jordan.lee@example.com"])
+        client.post(
+            f"/api/v1/customers/{customer['id']}/links",
+            json={"system": "loop", "external_id": "jordan.lee@example.com"},
+        )
+        query = {
+            "lookupLevel": "DETAILED",
+            "query": {"externalCustomerId": customer["id"]},
+            "uniqueMatchRequired": True,
+        }
+        for _ in range(3):
+            assert signed_post(client, LOOKUP, query).status_code == 200
+        jobs = client.get("/api/v1/outbox", params={"kind": "links.pull"}).json()["data"]
+        # One pull queued by linking, one by the first profile view; later views in the same
+        # five minutes add nothing.
+        assert len(jobs) == 2

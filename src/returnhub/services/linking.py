@@ -264,3 +264,23 @@ def refresh_linked(session: Session, system: str, external_id: str) -> int:
             lock_key=f"pull:{customer_public_id}:{system}",
         )
     return len(rows)
+
+
+REFRESH_WINDOW_SECONDS = 300
+
+
+def refresh_on_view(session: Session, customer: Customer, now: datetime) -> int:
+    """A help desk opened the profile: queue a background pull per linked system, at most one
+    per system every five minutes. The lookup itself answers from the cache right away."""
+    window = int(now.timestamp()) // REFRESH_WINDOW_SECONDS
+    queued = 0
+    for row in links_of(session, customer):
+        queued += outbox.enqueue(
+            session,
+            PULL_JOB,
+            {"customer_id": customer.public_id, "system": row.system},
+            connector=row.system,
+            lock_key=f"pull:{customer.public_id}:{row.system}",
+            dedupe_key=f"pull-on-view:{customer.public_id}:{row.system}:{window}",
+        )
+    return queued

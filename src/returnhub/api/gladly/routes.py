@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from returnhub.api.deps import AppContext, Context
 from returnhub.api.gladly import actions, contract
 from returnhub.api.gladly.auth import GladlyAuthError, authenticate
-from returnhub.services import customer_lookup, routing
+from returnhub.services import customer_lookup, linking, routing
 from returnhub.store.tables import Return
 
 router = APIRouter(prefix="/integrations/gladly", tags=["gladly"])
@@ -77,17 +77,24 @@ async def lookup(request: Request, ctx: Context) -> JSONResponse:
 def _answer_lookup(ctx: AppContext, parsed: contract.LookupRequest) -> JSONResponse:
     region = ctx.settings.default_phone_region
     base_url = ctx.settings.base_url.rstrip("/")
-    with ctx.db.read() as session:
-        if parsed.level is contract.Level.DETAILED:
+    if parsed.level is contract.Level.DETAILED:
+        with ctx.db.read() as session:
             assert parsed.external_customer_id is not None
             found = customer_lookup.profile(session, parsed.external_customer_id)
             if found is None:
                 return JSONResponse({"results": []})
             now = ctx.clock()
             extra = routing.gladly_attributes(session, ctx.settings, found.customer, now)
-            return JSONResponse(
+            answer = JSONResponse(
                 {"results": [contract.detailed_result(found, now, base_url, extra)]}
             )
+            has_links = bool(linking.links_of(session, found.customer))
+        if has_links:
+            # Pulls from linked systems run in the background, never inside Gladly's budget.
+            with ctx.db.write() as session:
+                linking.refresh_on_view(session, found.customer, now)
+        return answer
+    with ctx.db.read() as session:
         if parsed.auto_link:
             match = customer_lookup.auto_link(session, parsed.query, region)
             customers = [match] if match is not None else []
