@@ -17,10 +17,22 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, exists, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from returnhub.delivery.errors import DeliveryError
 from returnhub.domain.ids import Prefix, new_id
@@ -99,56 +111,64 @@ def claim(
     session: Session, worker_id: str, now: datetime, *, limit: int, lease: timedelta
 ) -> list[ClaimedJob]:
     """Take up to ``limit`` due jobs for ``worker_id`` until ``now + lease``."""
-    earlier = aliased(OutboxJob)
+    rows = session.execute(
+        _claim_statement(session.get_bind().dialect.name),
+        {
+            "claim_now": now,
+            "claim_limit": limit,
+            "claim_until": now + lease,
+            "claim_worker": worker_id,
+        },
+    ).all()
+    return sorted((ClaimedJob(*row) for row in rows), key=lambda j: j.id)
+
+
+@cache
+def _claim_statement(dialect: str) -> Any:
+    """The claim, built once (a worker runs it many times a second) and bound per call."""
+    jobs = cast(Table, OutboxJob.__table__)
+    earlier = jobs.alias("earlier")
+    when = jobs.c.next_attempt_at.type
+    now = bindparam("claim_now", type_=when)
     blocked = exists().where(
-        earlier.lock_key == OutboxJob.lock_key,
-        earlier.id < OutboxJob.id,
-        earlier.status.in_([JobStatus.PENDING.value, JobStatus.IN_FLIGHT.value]),
+        earlier.c.lock_key == jobs.c.lock_key,
+        earlier.c.id < jobs.c.id,
+        earlier.c.status.in_([JobStatus.PENDING.value, JobStatus.IN_FLIGHT.value]),
     )
     due = (
-        select(OutboxJob.id)
+        select(jobs.c.id)
         .where(
             or_(
-                and_(
-                    OutboxJob.status == JobStatus.PENDING.value,
-                    OutboxJob.next_attempt_at <= now,
-                ),
-                and_(
-                    OutboxJob.status == JobStatus.IN_FLIGHT.value,
-                    OutboxJob.lease_expires_at < now,
-                ),
+                and_(jobs.c.status == JobStatus.PENDING.value, jobs.c.next_attempt_at <= now),
+                and_(jobs.c.status == JobStatus.IN_FLIGHT.value, jobs.c.lease_expires_at < now),
             ),
-            or_(OutboxJob.lock_key.is_(None), ~blocked),
+            or_(jobs.c.lock_key.is_(None), ~blocked),
         )
-        .order_by(OutboxJob.id)
-        .limit(limit)
+        .order_by(jobs.c.id)
+        .limit(bindparam("claim_limit", type_=Integer))
         .with_for_update(skip_locked=True)
     )
-    statement = (
-        update(OutboxJob)
-        .where(OutboxJob.id.in_(due.scalar_subquery()))
+    return (
+        update(jobs)
+        .where(jobs.c.id.in_(due.scalar_subquery()))
         .values(
             status=JobStatus.IN_FLIGHT.value,
-            attempts=OutboxJob.attempts + 1,
-            lease_expires_at=now + lease,
-            locked_by=worker_id,
+            attempts=jobs.c.attempts + 1,
+            lease_expires_at=bindparam("claim_until", type_=when),
+            locked_by=bindparam("claim_worker", type_=String),
             updated_at=now,
         )
         .returning(
-            OutboxJob.id,
-            OutboxJob.public_id,
-            OutboxJob.kind,
-            OutboxJob.connector,
-            OutboxJob.payload,
-            OutboxJob.attempts,
-            OutboxJob.lock_key,
-            OutboxJob.dedupe_key,
+            jobs.c.id,
+            jobs.c.public_id,
+            jobs.c.kind,
+            jobs.c.connector,
+            jobs.c.payload,
+            jobs.c.attempts,
+            jobs.c.lock_key,
+            jobs.c.dedupe_key,
         )
-        .execution_options(synchronize_session=False)
     )
-    rows = session.execute(statement).all()
-    jobs = [ClaimedJob(*row) for row in rows]
-    return sorted(jobs, key=lambda j: j.id)
 
 
 def _held(job_id: int, worker_id: str) -> Any:
@@ -159,23 +179,36 @@ def _held(job_id: int, worker_id: str) -> Any:
     )
 
 
-def succeed(session: Session, job: ClaimedJob, worker_id: str, now: datetime) -> bool:
+def succeed(session: Session | Connection, job: ClaimedJob, worker_id: str, now: datetime) -> bool:
     """Mark done; False when the lease was lost (another worker now owns the job)."""
     result = session.execute(
-        update(OutboxJob)
-        .where(_held(job.id, worker_id))
+        _succeed_statement(),
+        {"done_id": job.id, "done_worker": worker_id, "done_at": now},
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+@cache
+def _succeed_statement() -> Any:
+    jobs = cast(Table, OutboxJob.__table__)
+    at = bindparam("done_at", type_=jobs.c.finished_at.type)
+    return (
+        update(jobs)
+        .where(
+            jobs.c.id == bindparam("done_id", type_=Integer),
+            jobs.c.status == JobStatus.IN_FLIGHT.value,
+            jobs.c.locked_by == bindparam("done_worker", type_=String),
+        )
         .values(
             status=JobStatus.SUCCEEDED.value,
             lease_expires_at=None,
             locked_by=None,
-            finished_at=now,
-            updated_at=now,
+            finished_at=at,
+            updated_at=at,
             last_error="",
             error_class="",
         )
-        .execution_options(synchronize_session=False)
     )
-    return bool(getattr(result, "rowcount", 0))
 
 
 def fail(

@@ -18,27 +18,35 @@ __all__ = ["DELIVER_JOB", "deliver_webhook"]
 
 
 def deliver_webhook(ctx: HandlerContext, job: ClaimedJob) -> None:
+    # Plain column reads (no ORM entities): this runs once per delivery, many times a second.
     with ctx.db.read() as session:
-        event = session.scalar(
-            select(DomainEvent).where(DomainEvent.public_id == job.payload["event_id"])
-        )
-        subscription = session.scalar(
-            select(WebhookSubscription).where(
-                WebhookSubscription.public_id == job.payload["subscription_id"]
+        event = session.execute(
+            select(
+                DomainEvent.public_id,
+                DomainEvent.type,
+                DomainEvent.occurred_at,
+                DomainEvent.subject_id,
+                DomainEvent.payload,
+            ).where(DomainEvent.public_id == job.payload["event_id"])
+        ).first()
+        subscription = session.execute(
+            select(WebhookSubscription.url, WebhookSubscription.secret).where(
+                WebhookSubscription.public_id == job.payload["subscription_id"],
+                WebhookSubscription.active.is_(True),
             )
-        )
-        if event is None or subscription is None or not subscription.active:
-            return  # unsubscribed since: nothing to deliver, and nothing to retry
-        url, secret = subscription.url, subscription.secret
-        body = json.dumps(
-            {
-                "type": event.type,
-                "timestamp": event.occurred_at.isoformat(),
-                "data": {"id": event.subject_id, **event.payload},
-            },
-            separators=(",", ":"),
-        )
-        message_id = event.public_id
+        ).first()
+    if event is None or subscription is None:
+        return  # unsubscribed since: nothing to deliver, and nothing to retry
+    message_id, event_type, occurred_at, subject_id, payload = event
+    url, secret = subscription
+    body = json.dumps(
+        {
+            "type": event_type,
+            "timestamp": occurred_at.isoformat(),
+            "data": {"id": subject_id, **payload},
+        },
+        separators=(",", ":"),
+    )
     # The signature timestamp is the real moment of sending (receivers check it against their
     # own clocks), not the app's business clock.
     now = datetime.now(UTC)

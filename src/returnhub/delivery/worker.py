@@ -170,15 +170,18 @@ class Worker:
         counted in memory and written about once a second, saving two statements per job.
         Either way in a savepoint: bookkeeping must never roll back the job's own outcome."""
         if error is None:
-            with self._health_lock:
-                count, _ = self._successes.get(job.connector, (0, now))
-                self._successes[job.connector] = (count + 1, now)
+            self._count_success(job.connector, now)
             return
         try:
             with session.begin_nested():
                 health.record_failure(session, job.connector, error, now)
         except SQLAlchemyError:
             log.warning("health_not_recorded", connector=job.connector, job=job.public_id)
+
+    def _count_success(self, connector: str, now: datetime) -> None:
+        with self._health_lock:
+            count, _ = self._successes.get(connector, (0, now))
+            self._successes[connector] = (count + 1, now)
 
     def _flush_successes(self, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._flushed_at < HEALTH_FLUSH_SECONDS:
@@ -209,13 +212,15 @@ class Worker:
             log.exception("job_crashed", job=job.public_id, kind=job.kind)
             error = DeliveryError(f"{type(exc).__name__}: {exc}")
         now = self.clock()
-        with self.db.write() as session:
-            if error is None:
-                kept = outbox.succeed(session, job, self.worker_id, now)
-                outcome = "succeeded" if kept else "lease_lost"
-                if job.connector and kept:
-                    self._record_health(session, job, None, now)
-            else:
+        if error is None:
+            # The common case is one prepared UPDATE: no ORM session needed.
+            with self.db.write_connection() as connection:
+                kept = outbox.succeed(connection, job, self.worker_id, now)
+            outcome = "succeeded" if kept else "lease_lost"
+            if job.connector and kept:
+                self._count_success(job.connector, now)
+        else:
+            with self.db.write() as session:
                 status = outbox.fail(session, job, self.worker_id, error, self.policy, now)
                 outcome = (
                     "lease_lost"
