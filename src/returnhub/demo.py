@@ -489,6 +489,10 @@ def _reset_sequences(db: Database, last_ids: dict[str, int]) -> None:
                     text("SELECT setval(pg_get_serial_sequence(:table, 'id'), :last)"),
                     {"table": table, "last": last},
                 )
+    # Fresh statistics for the planner: a bulk load leaves none until autovacuum gets round to
+    # it, and without them PostgreSQL picks full scans for per-customer queries.
+    with db.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
 
 
 # --------------------------------------------------------------------------------------------

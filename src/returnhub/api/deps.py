@@ -39,7 +39,8 @@ class AppContext:
         )
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # async: a sync dependency would cost every request a hop through the thread pool.
     ctx: AppContext = request.app.state.context
     return ctx
 
