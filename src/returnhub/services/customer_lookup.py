@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.errors import InvalidInput
@@ -147,26 +147,39 @@ class Profile:
 
 
 def profile(session: Session, customer_public_id: str) -> Profile | None:
-    customer = session.scalar(
-        select(Customer).where(Customer.public_id == customer_public_id).options(*CONTACTS)
+    """Three queries (customer with contacts, returns with items, recent orders with lines and
+    fulfilments), joined rather than selectin-loaded: each round trip through the ORM costs
+    more CPU than the rows it brings, and a help desk waits on this."""
+    customer = (
+        session.execute(
+            select(Customer)
+            .where(Customer.public_id == customer_public_id)
+            .options(joinedload(Customer.emails), joinedload(Customer.phones))
+        )
+        .unique()
+        .scalar_one_or_none()
     )
     if customer is None:
         return None
     returns = list(
-        session.scalars(
+        session.execute(
             select(Return)
             .where(Return.customer_id == customer.id)
-            .options(selectinload(Return.items), selectinload(Return.order))
+            .options(joinedload(Return.items))
             .order_by(Return.id.desc())
         )
+        .unique()
+        .scalars()
     )
     recent = list(
-        session.scalars(
+        session.execute(
             select(Order)
             .where(Order.customer_id == customer.id)
-            .options(selectinload(Order.lines), selectinload(Order.fulfillments))
+            .options(joinedload(Order.lines), joinedload(Order.fulfillments))
             .order_by(Order.placed_at.desc(), Order.id.desc())
             .limit(RECENT_ORDERS)
         )
+        .unique()
+        .scalars()
     )
     return Profile(customer, returns, recent)

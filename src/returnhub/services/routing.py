@@ -252,8 +252,53 @@ def route_contact(
     return Routed(rules.evaluate(facts), facts, match)
 
 
+def snapshot_from_loaded(
+    session: Session,
+    tags: Sequence[str],
+    returns: Sequence[Return],
+    latest_order: Order | None,
+) -> CustomerSnapshot:
+    """The same snapshot as customer_snapshot, from rows a caller has already loaded (the
+    DETAILED lookup has them), so routing adds no queries but the rare processed-at one."""
+    never_received = [
+        r.id
+        for r in returns
+        if r.received_at is None
+        and r.refund_state == "pending"
+        and ReturnState(r.state) in (ReturnState.PROCESSED, ReturnState.CLOSED)
+    ]
+    processed = _processed_at(session, never_received)
+    snapshots = tuple(
+        ReturnSnapshot(
+            id=r.id,
+            state=ReturnState(r.state),
+            refund_state=r.refund_state,
+            refund_amount=int(r.refund_amount),
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            received_at=r.received_at,
+            processed_at=processed.get(r.id),
+            outcomes=tuple(item.outcome for item in r.items),
+        )
+        for r in returns
+    )
+    order = (
+        OrderSnapshot(
+            sum(line.unit_price * line.quantity for line in latest_order.lines),
+            latest_order.delivered_at,
+        )
+        if latest_order is not None
+        else None
+    )
+    return CustomerSnapshot(tuple(tags), snapshots, order)
+
+
 def gladly_attributes(
-    session: Session, settings: Settings, customer: Customer, now: datetime
+    session: Session,
+    settings: Settings,
+    customer: Customer,
+    now: datetime,
+    snapshot: CustomerSnapshot | None = None,
 ) -> dict[str, str]:
     """``routingQueue`` and ``routingPriority`` for a DETAILED lookup's customAttributes, so
     Gladly's own Rules can route on them. A lookup carries no contact, so contact.* facts are
@@ -264,6 +309,7 @@ def gladly_attributes(
     except RulesUnavailable as exc:
         log.error("routing_rules_unavailable", error=str(exc))
         return {}
-    snapshot = customer_snapshot(session, customer.id, customer.tags or ())
+    if snapshot is None:
+        snapshot = customer_snapshot(session, customer.id, customer.tags or ())
     decision = rules.evaluate(routing_facts(None, snapshot, now))
     return {"routingQueue": decision.queue, "routingPriority": decision.priority.value}

@@ -84,7 +84,13 @@ def _answer_lookup(ctx: AppContext, parsed: contract.LookupRequest) -> JSONRespo
             if found is None:
                 return JSONResponse({"results": []})
             now = ctx.clock()
-            extra = routing.gladly_attributes(session, ctx.settings, found.customer, now)
+            snapshot = routing.snapshot_from_loaded(
+                session,
+                found.customer.tags or (),
+                found.returns,
+                found.orders[0] if found.orders else None,
+            )
+            extra = routing.gladly_attributes(session, ctx.settings, found.customer, now, snapshot)
             answer = JSONResponse(
                 {"results": [contract.detailed_result(found, now, base_url, extra)]}
             )
