@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     gladly_activity_enabled: bool = False
     gladly_rate_limit_per_second: float = Field(default=10.0, gt=0)
     return_link_ttl_days: int = Field(default=14, ge=1, le=365)
+    # Agent workspace sign-in by username and password, besides API keys:
+    # "alice=<hash>;bob=<hash>", hashes from `python -m returnhub.web.passwords`.
+    agent_users: SecretStr = SecretStr("")
     # Connected systems (federated search, linking, pulls).
     loop_base_url: str = "https://api.loopreturns.com/api/v1"
     shopify_base_url: str = ""
@@ -114,6 +117,13 @@ class Settings(BaseSettings):
     edi_sender_id: str = "RETURNHUB"
     edi_receiver_qualifier: str = "ZZ"
     edi_receiver_id: str = "WAREHOUSE3PL"
+    # Self-service guide ("Where's my return?"): refund timeline and exception criteria. An order
+    # outside its window gets an exception when (VIP or closed at most grace days ago) and, with
+    # first_only, the customer never had one from the guide before.
+    guide_refund_days_after_receipt: int = Field(default=5, ge=0, le=365)
+    guide_exception_vip: bool = True
+    guide_exception_grace_days: int = Field(default=14, ge=0, le=365)
+    guide_exception_first_only: bool = True
 
     @field_validator("database_url")
     @classmethod

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from returnhub import __version__
 from returnhub.api.deps import AppContext
@@ -15,6 +16,7 @@ from returnhub.api.gladly import routes as gladly_routes
 from returnhub.api.metrics import Metrics, OutboxCollector, install_metrics
 from returnhub.api.routes import (
     allowlist,
+    conversations,
     customers,
     health,
     links,
@@ -31,6 +33,8 @@ from returnhub.logs import configure_logging
 from returnhub.settings import Settings, get_settings
 from returnhub.store.db import Database
 from returnhub.store.types import utcnow
+from returnhub.web import agent, portal
+from returnhub.web.common import STATIC_DIR
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse, "description": text}
@@ -88,19 +92,24 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     install_metrics(app, metrics)
+    # Gladly and webhook senders are machines on a clock: match their routes first.
+    app.include_router(gladly_routes.router)
+    app.include_router(webhooks.router)
+    app.include_router(portal.router)
+    app.include_router(agent.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (
         health,
         customers,
         orders,
         returns,
         allowlist,
-        webhooks,
         operations,
         routing,
         links,
         warehouse,
+        conversations,
     ):
         app.include_router(module.router)
     app.include_router(orders.links_router)
-    app.include_router(gladly_routes.router)
     return app

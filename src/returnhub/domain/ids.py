@@ -32,6 +32,7 @@ class Prefix(StrEnum):
     SUBSCRIPTION = "whs"
     RETURN_AUTHORIZATION = "ra"
     RECEIPT = "rcp"
+    CONVERSATION = "cnv"
 
 
 def new_id(prefix: Prefix, rng: random.Random | None = None) -> str:

@@ -11,6 +11,7 @@ from returnhub.domain import return_links
 from returnhub.domain.errors import DomainError, FieldError, NotFound
 from returnhub.services import orders
 from returnhub.settings import Settings
+from returnhub.store.tables import Order
 
 
 class InvalidReturnLink(DomainError):
@@ -32,7 +33,11 @@ class ReturnLink:
 def create(
     session: Session, settings: Settings, order_id: str, gift: bool, now: datetime
 ) -> ReturnLink:
-    order = orders.get_order(session, order_id)
+    return for_order(settings, orders.get_order(session, order_id), gift, now)
+
+
+def for_order(settings: Settings, order: Order, gift: bool, now: datetime) -> ReturnLink:
+    """A link for an order the caller has already loaded (and checked it may see)."""
     token, claims = return_links.issue(
         settings.secret_key.get_secret_value(),
         order.public_id,

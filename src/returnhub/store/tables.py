@@ -543,3 +543,48 @@ class EdiControlNumber(Base):
     id: Mapped[int] = mapped_column(Key, primary_key=True)
     scope: Mapped[str] = mapped_column(String(64), unique=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# --- Self-service guide: conversations and their messages ---------------------------------------
+
+
+class Conversation(Base):
+    """A self-service conversation (chat, email, SMS); ``state`` is the guide's memory."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(320), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    # The verified customer, once known (by the channel's email or phone, or order number + ZIP).
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    messages: Mapped[list[ConversationMessage]] = relationship(
+        cascade="all, delete-orphan", order_by="ConversationMessage.id"
+    )
+
+
+class ConversationMessage(Base):
+    """One turn: the customer's text, or the guide's reply with its intent, facts and trace."""
+
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(10))
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(32), default="")
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    trace: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The reply's quick replies, actions and handoff (guide messages only).
+    reply: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,626 @@
+"""The agent workspace at ``/agent``: sign in with an API key, search, link, work returns.
+
+Session: a cookie holding the key's id, name and scopes plus a per-session CSRF token, signed
+with an HMAC key derived from RETURNHUB_SECRET_KEY (HttpOnly, SameSite=Lax, 12 hours). Each
+request re-checks that the key is not revoked. Every POST carries the CSRF token in a hidden
+field; the sign-in form uses a double-submit cookie because there is no session yet.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from starlette.responses import Response
+
+from returnhub.api.deps import DEMO_PRINCIPAL, AppContext, Context
+from returnhub.connectors.base import SearchQuery
+from returnhub.connectors.registry import configured_systems
+from returnhub.domain.contact import normalize_phone
+from returnhub.domain.errors import DomainError, NotFound
+from returnhub.domain.lifecycle import ReturnAction, ReturnState, allowed_actions
+from returnhub.services import (
+    allowlist,
+    customers,
+    keys,
+    linking,
+    orders,
+    return_links,
+    returns,
+    routing,
+    search,
+)
+from returnhub.services.commands import ActionIn, AllowlistIn, NoteIn
+from returnhub.settings import DEMO_API_KEY
+from returnhub.store.tables import ApiKey, Return
+from returnhub.web import passwords
+from returnhub.web.common import (
+    domain_message,
+    error_page,
+    mac_of,
+    page,
+    read_form,
+    same,
+    sign,
+    unsign,
+)
+
+router = APIRouter(prefix="/agent", include_in_schema=False)
+
+SESSION_COOKIE = "rh_agent"
+LOGIN_CSRF_COOKIE = "rh_login_csrf"
+SESSION_PURPOSE = "agent-session/v1"
+SESSION_SECONDS = 12 * 3600
+AGENT_SCOPES = (keys.Scope.AGENT,)
+# What the workspace offers on a return; the state machine decides which apply right now.
+WORKSPACE_ACTIONS = (
+    ReturnAction.AUTHORIZE,
+    ReturnAction.PROCESS,
+    ReturnAction.FLAG,
+    ReturnAction.CLOSE,
+    ReturnAction.REJECT,
+)
+SYSTEM_ICONS = {"returnhub": "RH", "loop": "LP", "returnlogic": "RL", "shopify": "SH"}
+
+
+@dataclass(frozen=True)
+class Agent:
+    principal: keys.Principal
+    csrf: str
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _session(request: Request, ctx: AppContext) -> Agent | None:
+    raw = request.cookies.get(SESSION_COOKIE, "")
+    data = unsign(ctx.settings, SESSION_PURPOSE, raw) if raw else None
+    if data is None or not isinstance(data.get("e"), int) or data["e"] < time.time():
+        return None
+    key_id, csrf = str(data.get("k", "")), str(data.get("c", ""))
+    if "u" in data:
+        username = str(data["u"])
+        stored = passwords.parse_users(ctx.settings.agent_users.get_secret_value()).get(username)
+        # A changed password (or a removed user) ends the sessions made with the old one.
+        if stored is None or not same(str(data.get("h", "")), _fingerprint(ctx, stored)):
+            return None
+        return Agent(_user_principal(username), csrf)
+    if key_id == DEMO_PRINCIPAL.key_id:
+        if not ctx.settings.is_demo:
+            return None
+        return Agent(DEMO_PRINCIPAL, csrf)
+    with ctx.db.read() as session:
+        key = session.scalar(
+            select(ApiKey).where(ApiKey.public_id == key_id, ApiKey.revoked_at.is_(None))
+        )
+        if key is None:
+            return None
+        principal = keys.Principal(
+            key.public_id, key.name or key.prefix, frozenset(keys.Scope(s) for s in key.scopes)
+        )
+    if not principal.allows(*AGENT_SCOPES):
+        return None
+    return Agent(principal, csrf)
+
+
+def _fingerprint(ctx: AppContext, stored_hash: str) -> str:
+    return mac_of(ctx.settings, "agent-password/v1", stored_hash)[:22]
+
+
+def _user_principal(username: str) -> keys.Principal:
+    return keys.Principal(f"user:{username}", username, frozenset({keys.Scope.AGENT}))
+
+
+NOTICE_PURPOSE = "agent-notice/v1"
+
+
+def _back(ctx: AppContext, path: str, notice: str) -> Response:
+    """Redirect after a POST with a confirmation. The notice is signed, so nobody can put their
+    own words on these pages through a crafted link."""
+    sig = mac_of(ctx.settings, NOTICE_PURPOSE, notice)[:22]
+    return RedirectResponse(f"{path}?{urlencode({'notice': notice, 'sig': sig})}", 303)
+
+
+def _notice(ctx: AppContext, notice: str, sig: str) -> str:
+    return notice if same(sig, mac_of(ctx.settings, NOTICE_PURPOSE, notice)[:22]) else ""
+
+
+def _login_redirect() -> Response:
+    return RedirectResponse("/agent/login", status_code=303)
+
+
+def _csrf_refused(request: Request) -> Response:
+    return error_page(
+        request,
+        403,
+        "The form could not be verified",
+        "The security token was missing or wrong. Reload the page and try again.",
+    )
+
+
+async def _posted(request: Request, ctx: AppContext) -> tuple[Agent, dict[str, str]] | Response:
+    """The signed-in agent and the form of a POST whose CSRF token matches, or the refusal."""
+    agent = _session(request, ctx)
+    if agent is None:
+        return _login_redirect()
+    form = await read_form(request)
+    if not same(form.get("csrf", ""), agent.csrf):
+        return _csrf_refused(request)
+    return agent, form
+
+
+def _render(
+    request: Request, agent: Agent, name: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    return page(
+        request,
+        name,
+        {"agent": agent, "csrf": agent.csrf, "icons": SYSTEM_ICONS, **context},
+        status,
+    )
+
+
+# ---- sign in -----------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request, ctx: Context, error: str = "") -> Response:
+    token = secrets.token_urlsafe(24)
+    response = page(
+        request,
+        "agent_login.html",
+        {
+            "csrf": token,
+            "error": error,
+            "demo": ctx.settings.is_demo,
+            "users": bool(ctx.settings.agent_users.get_secret_value().strip()),
+        },
+        401 if error else 200,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/agent",
+    )
+    return response
+
+
+@router.post("/login")
+async def login(request: Request, ctx: Context) -> Response:
+    form = await read_form(request)
+    if not same(form.get("csrf", ""), request.cookies.get(LOGIN_CSRF_COOKIE, "")):
+        return _csrf_refused(request)
+    raw = form.get("api_key", "").strip()
+    username = form.get("username", "").strip()
+    principal: keys.Principal | None = None
+    claims: dict[str, Any] = {}
+    if username:
+        users = passwords.parse_users(ctx.settings.agent_users.get_secret_value())
+        stored = users.get(username)
+        if stored is None or not passwords.verify_password(form.get("password", ""), stored):
+            return login_form(request, ctx, "That username and password do not match.")
+        principal = _user_principal(username)
+        claims = {"u": username, "h": _fingerprint(ctx, stored)}
+    elif raw and ctx.settings.is_demo and hmac.compare_digest(raw.encode(), DEMO_API_KEY.encode()):
+        principal = DEMO_PRINCIPAL
+    elif raw:
+        with ctx.db.read() as session:
+            principal = keys.authenticate(session, raw)
+    if principal is None:
+        return login_form(request, ctx, "That API key is unknown or revoked.")
+    if not principal.allows(*AGENT_SCOPES):
+        return login_form(request, ctx, "That key has no agent scope; ask for an agent key.")
+    value = sign(
+        ctx.settings,
+        SESSION_PURPOSE,
+        {
+            **claims,
+            "k": principal.key_id,
+            "c": secrets.token_urlsafe(24),
+            "e": int(time.time()) + SESSION_SECONDS,
+        },
+    )
+    response = RedirectResponse("/agent", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/agent")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, ctx: Context) -> Response:
+    posted = await _posted(request, ctx)
+    if isinstance(posted, Response):
+        return posted
+    response = _login_redirect()
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# ---- search ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchView:
+    rows: list[dict[str, Any]]
+    errors: list[search.SystemFailure]
+    searched: list[str]
+    problem: str = ""
+
+
+def _search(
+    ctx: AppContext, by: str, term: str, where: str, customer_id: str | None = None
+) -> SearchView:
+    term = term.strip()
+    available = configured_systems(ctx.settings, ctx.db, ctx.http)
+    if where == "all":
+        wanted = dict(available)
+    elif where == "all-unlinked" and customer_id:
+        with ctx.db.read() as session:
+            linked = {
+                r.system
+                for r in linking.links_of(session, linking.get_customer(session, customer_id))
+            }
+        wanted = {k: v for k, v in available.items() if k not in linked and k != linking.LEDGER}
+    elif where in available:
+        wanted = {where: available[where]}
+    else:
+        return SearchView([], [], [], f"unknown system {where!r}")
+    if not wanted:
+        return SearchView([], [], [], "no unlinked external systems are connected")
+    try:
+        if by == "phone":
+            phone = normalize_phone(term, ctx.settings.default_phone_region, field="phone")
+            query = SearchQuery(phones=(phone,))
+        elif by == "order":
+            query = SearchQuery(order_number=term)
+        else:
+            query = SearchQuery(emails=(term,))
+    except DomainError as exc:
+        return SearchView([], [], [], domain_message(exc))
+    result = search.federated_search(
+        wanted,
+        query,
+        system_timeout=ctx.settings.search_system_timeout_seconds,
+        budget=ctx.settings.search_budget_seconds,
+    )
+    rows: list[dict[str, Any]] = []
+    with ctx.db.read() as session:
+        for row in result.rows:
+            matches = []
+            for m in row.matches:
+                if m.system == linking.LEDGER:
+                    holder_id: str | None = m.external_id
+                else:
+                    held = linking.holder(session, m.system, m.external_id)
+                    holder_id = held.public_id if held else None
+                matches.append(
+                    {
+                        "system": m.system,
+                        "external_id": m.external_id,
+                        "name": m.name,
+                        "holder": holder_id,
+                    }
+                )
+            rows.append(
+                {
+                    "name": row.name,
+                    "emails": row.emails,
+                    "phones": row.phones,
+                    "systems": row.systems,
+                    "matches": matches,
+                }
+            )
+    return SearchView(rows, result.errors, result.searched)
+
+
+def _systems(ctx: AppContext) -> list[str]:
+    return list(configured_systems(ctx.settings, ctx.db, ctx.http))
+
+
+@router.get("")
+def home(
+    request: Request, ctx: Context, q: str = "", by: str = "email", where: str = "all"
+) -> Response:
+    agent = _session(request, ctx)
+    if agent is None:
+        return _login_redirect()
+    view = _search(ctx, by, q, where) if q.strip() else None
+    return _render(
+        request,
+        agent,
+        "agent_search.html",
+        {
+            "q": q,
+            "by": by,
+            "where": where,
+            "where_choices": [("all", "All systems"), *((s, s) for s in _systems(ctx))],
+            "view": view,
+        },
+    )
+
+
+# ---- customer ----------------------------------------------------------------------------------
+
+
+def _customer_context(ctx: AppContext, customer_id: str) -> dict[str, Any]:
+    now = ctx.clock()
+    with ctx.db.read() as session:
+        customer = customers.get_customer(session, customer_id)
+        links = linking.links_of(session, customer)
+        customer_orders = orders.list_orders(session, customer_id, limit=20)
+        customer_returns = returns.list_returns(session, customer_id=customer_id, limit=50)
+        pulled = linking.pulled_returns(session, customer)
+        decision: Any = None
+        decision_error = ""
+        try:
+            rules = routing.active_rules(ctx.settings)
+            routed = routing.route_contact(
+                session,
+                rules,
+                None,
+                routing.CustomerRef(customer_id=customer_id),
+                now,
+                ctx.settings.default_phone_region,
+            )
+            decision = routed.decision
+        except routing.RulesUnavailable as exc:
+            decision_error = str(exc)
+        session.expunge_all()
+    return {
+        "customer": customer,
+        "links": links,
+        "orders": customer_orders,
+        "returns": customer_returns,
+        "pulled": pulled,
+        "decision": decision,
+        "decision_error": decision_error,
+    }
+
+
+@router.get("/customers/{customer_id}")
+def customer_page(
+    customer_id: str,
+    request: Request,
+    ctx: Context,
+    q: str = "",
+    by: str = "email",
+    where: str = "all-unlinked",
+    notice: str = "",
+    sig: str = "",
+) -> Response:
+    agent = _session(request, ctx)
+    if agent is None:
+        return _login_redirect()
+    try:
+        context = _customer_context(ctx, customer_id)
+    except NotFound:
+        return error_page(request, 404, "Customer not found", f"No customer {customer_id}.")
+    view = _search(ctx, by, q, where, customer_id) if q.strip() else None
+    return _render(
+        request,
+        agent,
+        "agent_customer.html",
+        {
+            **context,
+            "q": q,
+            "by": by,
+            "where": where,
+            "where_choices": [
+                ("all-unlinked", "All unlinked external systems"),
+                *((s, s) for s in _systems(ctx) if s != linking.LEDGER),
+            ],
+            "view": view,
+            "notice": _notice(ctx, notice, sig),
+        },
+    )
+
+
+@router.get("/customers/{customer_id}/returns")
+def customer_returns(customer_id: str, request: Request, ctx: Context) -> Response:
+    """The returns list alone, polled by the customer page so changes show without reload."""
+    agent = _session(request, ctx)
+    if agent is None:
+        return Response(status_code=401)
+    with ctx.db.read() as session:
+        try:
+            rows = returns.list_returns(session, customer_id=customer_id, limit=50)
+            pulled = linking.pulled_returns(session, linking.get_customer(session, customer_id))
+        except NotFound:
+            return Response(status_code=404)
+        return _render(
+            request,
+            agent,
+            "_returns.html",
+            {"returns": rows, "pulled": pulled, "customer_id": customer_id},
+        )
+
+
+@router.post("/customers/{customer_id}/links")
+async def link_customer(customer_id: str, request: Request, ctx: Context) -> Response:
+    posted = await _posted(request, ctx)
+    if isinstance(posted, Response):
+        return posted
+    agent, form = posted
+    known = set(configured_systems(ctx.settings, ctx.db, ctx.http))
+    system, external_id = form.get("system", ""), form.get("external_id", "")
+    try:
+        with ctx.db.write() as session:
+            linking.link(
+                session,
+                customer_id,
+                system,
+                external_id,
+                how="manual",
+                actor=agent.principal.name,
+                known_systems=known,
+            )
+    except DomainError as exc:
+        return error_page(request, 409, "Could not link", domain_message(exc))
+    return _back(ctx, f"/agent/customers/{customer_id}", f"Linked {system} profile {external_id}")
+
+
+@router.post("/customers/{customer_id}/unlink")
+async def unlink_customer(customer_id: str, request: Request, ctx: Context) -> Response:
+    posted = await _posted(request, ctx)
+    if isinstance(posted, Response):
+        return posted
+    agent, _ = posted
+    try:
+        with ctx.db.write() as session:
+            linking.unlink_all(session, customer_id, agent.principal.name)
+    except DomainError as exc:
+        return error_page(request, 404, "Could not unlink", domain_message(exc))
+    return _back(ctx, f"/agent/customers/{customer_id}", "Unlinked from every system")
+
+
+@router.post("/orders/{order_id}/return-link")
+async def make_return_link(order_id: str, request: Request, ctx: Context) -> Response:
+    posted = await _posted(request, ctx)
+    if isinstance(posted, Response):
+        return posted
+    agent, form = posted
+    try:
+        with ctx.db.read() as session:
+            link = return_links.create(
+                session, ctx.settings, order_id, form.get("gift") == "on", ctx.clock()
+            )
+    except DomainError as exc:
+        return error_page(request, 404, "Could not create the link", domain_message(exc))
+    return _render(request, agent, "_return_link.html", {"link": link})
+
+
+@router.post("/orders/{order_id}/exception")
+async def grant_exception(order_id: str, request: Request, ctx: Context) -> Response:
+    posted = await _posted(request, ctx)
+    if isinstance(posted, Response):
+        return posted
+    agent, form = posted
+    try:
+        with ctx.db.write() as session:
+            order = orders.get_order(session, order_id)
+            customer_id, order_name = order.customer.public_id, order.name
+            allowlist.add_entry(
+                session,
+                AllowlistIn(
+                    kind="order",
+                    value=order.name,
+                    reason=form.get("reason", "")[:2000] or "exception granted by an agent",
+                ),
+                agent.principal.name,
+            )
+    except DomainError as exc:
+        return error_page(request, 409, "Could not grant the exception", domain_message(exc))
+    return _back(
+        ctx, f"/agent/customers/{customer_id}", f"Exception granted for order {order_name}"
+    )
+
+
+# ---- returns -----------------------------------------------------------------------------------
+
+
+def _return_context(ret: Return) -> dict[str, Any]:
+    state = ReturnState(ret.state)
+    legal = set(allowed_actions(state))
+    return {
+        "ret": ret,
+        "actions": [a.value for a in WORKSPACE_ACTIONS if a.value in legal],
+        "timeline": sorted(ret.timeline, key=lambda e: (e.created_at, e.id), reverse=True),
+        "notes": sorted(ret.notes, key=lambda n: (n.created_at, n.id), reverse=True),
+    }
+
+
+@router.get("/returns/{return_id}")
+def return_page(
+    return_id: str, request: Request, ctx: Context, notice: str = "", sig: str = ""
+) -> Response:
+    agent = _session(request, ctx)
+    if agent is None:
+        return _login_redirect()
+    with ctx.db.read() as session:
+        try:
+            ret = returns.get_return(session, return_id)
+        except NotFound:
+            return error_page(request, 404, "Return not found", f"No return {return_id}.")
+        return _render(
+            request,
+            agent,
+            "agent_return.html",
+            {**_return_context(ret), "notice": _notice(ctx, notice, sig)},
+        )
+
+
+@router.get("/returns/{return_id}/live")
+def return_live(return_id: str, request: Request, ctx: Context) -> Response:
+    agent = _session(request, ctx)
+    if agent is None:
+        return Response(status_code=401)
+    with ctx.db.read() as session:
+        try:
+            ret = returns.get_return(session, return_id)
+        except NotFound:
+            return Response(status_code=404)
+        return _render(request, agent, "_return_live.html", _return_context(ret))
+
+
+@router.post("/returns/{return_id}/notes")
+async def add_note(return_id: str, request: Request, ctx: Context) -> Response:
+    posted = await _posted(request, ctx)
+    if isinstance(posted, Response):
+        return posted
+    agent, form = posted
+    body = form.get("body", "").strip()
+    if not body:
+        return error_page(request, 422, "The note is empty", "Write something first.")
+    try:
+        with ctx.db.write() as session:
+            returns.add_note(session, return_id, NoteIn(body=body[:10_000]), agent.principal.name)
+    except DomainError as exc:
+        return error_page(request, 404, "Could not add the note", domain_message(exc))
+    return _back(ctx, f"/agent/returns/{return_id}", "Note added")
+
+
+@router.post("/returns/{return_id}/actions/{action}")
+async def act(return_id: str, action: str, request: Request, ctx: Context) -> Response:
+    posted = await _posted(request, ctx)
+    if isinstance(posted, Response):
+        return posted
+    agent, form = posted
+    try:
+        chosen = ReturnAction(action)
+    except ValueError:
+        return error_page(request, 404, "Unknown action", f"There is no action {action!r}.")
+    try:
+        with ctx.db.write() as session:
+            returns.apply_action(
+                session,
+                return_id,
+                chosen,
+                ActionIn(message=form.get("message", "")[:2000]),
+                agent.principal.name,
+                ctx.clock(),
+            )
+    except DomainError as exc:
+        return error_page(
+            request, 409, f"Could not {chosen.value} this return", domain_message(exc)
+        )
+    return _back(ctx, f"/agent/returns/{return_id}", f"Done: {chosen.value}")
