@@ -191,9 +191,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(db: Database, url: str) -> Iterator[str]:
-    settings = Settings(mode="demo", database_url=url)
-    app = create_app(settings, db, lambda: NOW)
+def serve_app(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread on a free loopback port; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -210,6 +209,13 @@ def running_app(db: Database, url: str) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def running_app(db: Database, url: str) -> Iterator[str]:
+    settings = Settings(mode="demo", database_url=url)
+    with serve_app(create_app(settings, db, lambda: NOW)) as base:
+        yield base
 
 
 def post_returns(base: str, candidates: Sequence[Candidate]) -> tuple[int, list[str]]:

@@ -27,26 +27,20 @@ import json
 import os
 import platform
 import random
-import secrets
-import socket
-import sqlite3
 import statistics
 import sys
-import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-import uvicorn
-from sqlalchemy import make_url, select, text
+from sqlalchemy import select
 
+# Shared helpers; bench/ is on sys.path when a script here runs.
+from ledger import engine_facts, log, scratch_database, serve_app
 from returnhub.api.app import create_app
 from returnhub.demo import load_demo
 from returnhub.domain.lifecycle import ReturnState
@@ -92,13 +86,6 @@ STATE_WEIGHTS = {
 CAME_BACK = frozenset(
     {ReturnState.RECEIVED, ReturnState.FLAGGED, ReturnState.PROCESSED, ReturnState.CLOSED}
 )
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# ---- in-process --------------------------------------------------------------------------------
 
 
 def _return(rng: random.Random, index: int) -> ReturnSnapshot:
@@ -178,61 +165,9 @@ def bench_in_process(rules: RuleSet, facts: Sequence[dict[str, Any]]) -> dict[st
 
 
 @contextmanager
-def scratch_database(url: str | None) -> Iterator[str]:
-    if url is None:
-        with tempfile.TemporaryDirectory(prefix="returnhub-bench-") as tmp:
-            yield f"sqlite:///{Path(tmp) / 'routing.db'}"
-        return
-    server = make_url(url)
-    admin = server.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    name = f"rh_bench_{secrets.token_hex(5)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    log(f"created scratch database {name}")
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        log(f"dropped scratch database {name}")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
 def running_app(db: Database, settings: Settings) -> Iterator[str]:
-    app = create_app(settings, db, lambda: NOW, worker=False)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the app did not start within 30 seconds")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
-def engine_facts(db: Database) -> dict[str, str]:
-    if db.dialect == "sqlite":
-        return {"engine": "sqlite", "version": sqlite3.sqlite_version}
-    with db.read() as session:
-        version = session.scalar(text("SHOW server_version")) or ""
-    return {"engine": db.dialect, "version": str(version)}
+    with serve_app(create_app(settings, db, lambda: NOW, worker=False)) as base:
+        yield base
 
 
 def request_bodies(db: Database, count: int, rng: random.Random) -> list[dict[str, Any]]:
