@@ -220,3 +220,12 @@ def test_static_files_are_served(client: TestClient) -> None:
     assert css.status_code == 200 and "focus-visible" in css.text
     htmx = client.get("/static/htmx.min.js")
     assert htmx.status_code == 200 and "htmx" in htmx.text
+
+
+def test_nothing_returnable_offers_no_submit_button(client: TestClient, clock: Clock) -> None:
+    order = create_order(client, clock.now, delivered_days_ago=120)  # every window has closed
+    html = client.get(f"/r/{_link(client, order['id'])}").text
+    assert "Start my return" not in html
+    assert 'id="nothing-returnable"' in html
+    fresh = create_order(client, clock.now)
+    assert "Start my return" in client.get(f"/r/{_link(client, fresh['id'])}").text
