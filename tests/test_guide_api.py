@@ -224,3 +224,15 @@ def test_status_and_refund_in_one_message_are_both_answered(
     assert reply["intent"] == "refund_status"
     assert "1ZRETURN0001" in reply["text"] and "$129.00" in reply["text"]
     assert ret["number"] in reply["text"]
+
+
+def test_after_a_handoff_the_guide_stays_quiet(client: TestClient, clock: Clock) -> None:
+    customer = create_customer(client)
+    returned_with_label(client, create_order(client, clock.now, customer["id"]))
+    cid = start(client, "chat", email=customer["emails"][0])
+    handed = say(client, cid, "I want to talk to a human")
+    assert handed["handoff"] is not None
+    later = say(client, cid, "where is my return??")
+    assert later["handoff"] == handed["handoff"]
+    assert "member of our team has your conversation" in later["text"]
+    assert "tracking" not in later["text"].lower()

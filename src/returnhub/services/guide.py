@@ -241,6 +241,19 @@ def _decide(turn: Turn, classifier: Classifier) -> Reply:
     result = classifier.classify(turn.text)
     turn.step("classify", **result.as_dict())
     intent = result.intent
+    if state.get("handed_off"):
+        # A person owns the conversation now: the guide must not answer over them. The handoff
+        # is repeated so a help desk that reads each reply still routes the new message.
+        turn.step("handed_off", handoff=state.get("handoff"))
+        turn.facts["intent"] = intent.value
+        return Reply(
+            turn.say(
+                "A member of our team has your conversation and will reply here shortly.",
+                "A team member will reply shortly.",
+            ),
+            intent,
+            handoff=state.get("handoff"),
+        )
     awaiting = state.get("awaiting")
 
     # An answer to our own question keeps the intent we were pursuing, unless the customer
@@ -841,8 +854,9 @@ def _handoff(
     except routing.RulesUnavailable as exc:
         queue, priority, rule_reason = "general", "normal", f"routing rules unavailable: {exc}"
         turn.step("routing", error=str(exc))
-    turn.state["handed_off"] = True
     handoff = {"queue": queue, "priority": priority, "reason": f"{reason} ({rule_reason})"}
+    turn.state["handed_off"] = True
+    turn.state["handoff"] = handoff
     body = "I'm passing you to a member of our team, who will pick this up shortly."
     text = turn.say(
         f"{lead} {body}".strip(),
