@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.errors import InvalidInput
@@ -37,7 +37,8 @@ def _phones_e164(raw: Sequence[str], region: str) -> list[str]:
     return numbers
 
 
-CONTACTS = (selectinload(Customer.emails), selectinload(Customer.phones))
+# Joined, not selectin-loaded: one round trip instead of three for a handful of rows.
+CONTACTS = (joinedload(Customer.emails), joinedload(Customer.phones))
 
 
 def auto_link(session: Session, query: LookupQuery, region: str) -> Customer | None:
@@ -65,7 +66,11 @@ def auto_link(session: Session, query: LookupQuery, region: str) -> Customer | N
         )
     if len(ids) != 1:
         return None
-    return session.scalar(select(Customer).where(Customer.id == ids.pop()).options(*CONTACTS))
+    return (
+        session.execute(select(Customer).where(Customer.id == ids.pop()).options(*CONTACTS))
+        .unique()
+        .scalar_one_or_none()
+    )
 
 
 def search(session: Session, query: LookupQuery, region: str) -> list[Customer]:
@@ -112,7 +117,9 @@ def search(session: Session, query: LookupQuery, region: str) -> list[Customer]:
         return []
     found = {
         c.id: c
-        for c in session.scalars(select(Customer).where(Customer.id.in_(ids)).options(*CONTACTS))
+        for c in session.execute(select(Customer).where(Customer.id.in_(ids)).options(*CONTACTS))
+        .unique()
+        .scalars()
     }
     return [found[i] for i in ids if i in found]
 
