@@ -5,20 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from returnhub.delivery.errors import DeliveryError, ErrorClass
+from returnhub.store.dialects import dialect_of, upsert
 from returnhub.store.tables import ConnectorHealth
 
 
 def _row(session: Session, connector: str) -> ConnectorHealth:
     # Insert-if-missing first: concurrent first results for one connector would otherwise both
     # insert, and the loser's whole transaction (the job's own outcome with it) would roll back.
-    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
-        upsert(ConnectorHealth)
+        upsert(dialect_of(session), ConnectorHealth)
         .values(
             connector=connector,
             healthy=True,

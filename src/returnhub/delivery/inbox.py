@@ -11,12 +11,11 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from returnhub.delivery import outbox
 from returnhub.domain.ids import Prefix, new_id
+from returnhub.store.dialects import dialect_of, upsert
 from returnhub.store.tables import InboxEvent
 
 APPLY_JOB = "inbox.apply"
@@ -51,7 +50,7 @@ def accept(
     """
     public_id = new_id(Prefix.INBOX)
     inserted = session.execute(
-        _insert_statement(_dialect(session)),
+        _insert_statement(dialect_of(session)),
         {
             "public_id": public_id,
             "source": source,
@@ -80,19 +79,12 @@ def accept(
     return Accepted(public_id, duplicate=False)
 
 
-def _dialect(executor: Session | Connection) -> str:
-    return (
-        executor.get_bind().dialect.name if isinstance(executor, Session) else executor.dialect.name
-    )
-
-
 @cache
 def _insert_statement(dialect: str) -> Any:
     """Built once per dialect; executed with parameters on every webhook."""
     table = cast(Table, InboxEvent.__table__)
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
     return (
-        upsert(table)
+        upsert(dialect, table)
         .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
         .returning(table.c.public_id)
     )

@@ -30,13 +30,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from returnhub.delivery.errors import DeliveryError
 from returnhub.domain.ids import Prefix, new_id
 from returnhub.domain.retry import RetryPolicy
+from returnhub.store.dialects import dialect_of, upsert
 from returnhub.store.tables import OutboxJob
 
 
@@ -88,13 +87,7 @@ def enqueue(
     }
     if run_at is not None:
         values["next_attempt_at"] = run_at
-    return session.execute(_insert_statement(_dialect(session)), values).scalar() is not None
-
-
-def _dialect(executor: Session | Connection) -> str:
-    return (
-        executor.get_bind().dialect.name if isinstance(executor, Session) else executor.dialect.name
-    )
+    return session.execute(_insert_statement(dialect_of(session)), values).scalar() is not None
 
 
 @cache
@@ -102,9 +95,12 @@ def _insert_statement(dialect: str) -> Any:
     """Built once per dialect and executed with parameters, so the hot path (every webhook,
     every domain event) skips statement construction and cache-key generation."""
     table = cast(Table, OutboxJob.__table__)
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
     # A NULL dedupe key never conflicts, so one statement serves jobs with and without one.
-    return upsert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+    return (
+        upsert(dialect, table)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id)
+    )
 
 
 def claim(
@@ -112,7 +108,7 @@ def claim(
 ) -> list[ClaimedJob]:
     """Take up to ``limit`` due jobs for ``worker_id`` until ``now + lease``."""
     rows = session.execute(
-        _claim_statement(session.get_bind().dialect.name),
+        _claim_statement(dialect_of(session)),
         {
             "claim_now": now,
             "claim_limit": limit,

@@ -22,8 +22,6 @@ from typing import Any
 
 import yaml
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -39,6 +37,7 @@ from returnhub.services.commands import ActionIn, NoteIn
 from returnhub.services.events import record_timeline
 from returnhub.services.warehouse_events import CREATE_RA_JOB, lane, maybe_enqueue
 from returnhub.settings import Settings
+from returnhub.store.dialects import dialect_of, upsert
 from returnhub.store.tables import (
     EdiControlNumber,
     RaLine,
@@ -199,10 +198,8 @@ def request_transmit(session: Session, ra: ReturnAuthorization, return_public_id
 
 def next_control_number(session: Session, scope: str) -> int:
     """The next ISA13/GS06 for ``scope``, counted in the database so every worker shares it."""
-    dialect = session.get_bind().dialect.name
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(
-        upsert(EdiControlNumber)
+        upsert(dialect_of(session), EdiControlNumber)
         .values(scope=scope, value=0)
         .on_conflict_do_nothing(index_elements=["scope"])
     )
