@@ -118,14 +118,23 @@ def link(
         )
     )
     session.flush()
-    outbox.enqueue(
+    queue_pull(session, customer.public_id, system)
+    return row
+
+
+def queue_pull(
+    session: Session, customer_public_id: str, system: str, dedupe_key: str | None = None
+) -> bool:
+    """One background pull of a linked customer's returns from ``system``; pulls for the same
+    customer and system run one at a time."""
+    return outbox.enqueue(
         session,
         PULL_JOB,
-        {"customer_id": customer.public_id, "system": system},
+        {"customer_id": customer_public_id, "system": system},
         connector=system,
-        lock_key=f"pull:{customer.public_id}:{system}",
+        lock_key=f"pull:{customer_public_id}:{system}",
+        dedupe_key=dedupe_key,
     )
-    return row
 
 
 def unlink_all(session: Session, customer_id: str, actor: str) -> list[CustomerLink]:
@@ -247,23 +256,14 @@ def maybe_enqueue_autolink(session: Session, event: DomainEvent) -> bool:
 
 def refresh_linked(session: Session, system: str, external_id: str) -> int:
     """Queue a pull for every customer linked to that profile (e.g. after its webhook)."""
-    rows = session.scalars(
-        select(CustomerLink).where(
-            CustomerLink.system == system, CustomerLink.external_id == external_id
-        )
+    customer_ids = session.scalars(
+        select(Customer.public_id)
+        .join(CustomerLink, CustomerLink.customer_id == Customer.id)
+        .where(CustomerLink.system == system, CustomerLink.external_id == external_id)
     ).all()
-    for row in rows:
-        customer_public_id = session.scalar(
-            select(Customer.public_id).where(Customer.id == row.customer_id)
-        )
-        outbox.enqueue(
-            session,
-            PULL_JOB,
-            {"customer_id": customer_public_id, "system": system},
-            connector=system,
-            lock_key=f"pull:{customer_public_id}:{system}",
-        )
-    return len(rows)
+    for customer_public_id in customer_ids:
+        queue_pull(session, customer_public_id, system)
+    return len(customer_ids)
 
 
 REFRESH_WINDOW_SECONDS = 300
@@ -275,12 +275,10 @@ def refresh_on_view(session: Session, customer: Customer, now: datetime) -> int:
     window = int(now.timestamp()) // REFRESH_WINDOW_SECONDS
     queued = 0
     for row in links_of(session, customer):
-        queued += outbox.enqueue(
+        queued += queue_pull(
             session,
-            PULL_JOB,
-            {"customer_id": customer.public_id, "system": row.system},
-            connector=row.system,
-            lock_key=f"pull:{customer.public_id}:{row.system}",
+            customer.public_id,
+            row.system,
             dedupe_key=f"pull-on-view:{customer.public_id}:{row.system}:{window}",
         )
     return queued

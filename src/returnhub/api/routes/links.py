@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from returnhub.api.deps import Context, NoteWriter, Reader, Writer
 from returnhub.connectors.base import SearchQuery
 from returnhub.connectors.registry import SPECS, configured_systems, is_configured, missing_settings
-from returnhub.delivery import health, outbox
+from returnhub.delivery import health
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.errors import FieldError, InvalidInput
 from returnhub.services import linking, search
@@ -261,13 +261,7 @@ def refresh(customer_id: str, ctx: Context, _: Writer) -> RefreshOut:
         customer = linking.get_customer(session, customer_id)
         systems = [row.system for row in linking.links_of(session, customer)]
         for system in systems:
-            outbox.enqueue(
-                session,
-                linking.PULL_JOB,
-                {"customer_id": customer.public_id, "system": system},
-                connector=system,
-                lock_key=f"pull:{customer.public_id}:{system}",
-            )
+            linking.queue_pull(session, customer.public_id, system)
     return RefreshOut(queued=systems)
 
 
