@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from returnhub.api.app import create_app
-from returnhub.services import keys, linking
+from returnhub.services import keys, lookup
 from returnhub.settings import DEMO_API_KEY, Settings
 from returnhub.store.db import Database
 from returnhub.store.tables import PulledReturn
@@ -376,7 +376,7 @@ def test_returns_pulled_from_linked_systems_are_listed(
     order = create_order(web, clock.now)
     web.headers.pop("Authorization")
     with db.write() as session:
-        customer = linking.get_customer(session, order["customer_id"])
+        customer = lookup.get_customer(session, order["customer_id"])
         session.add(
             PulledReturn(
                 customer_id=customer.id,

@@ -12,7 +12,7 @@ from returnhub.connectors.registry import configured_systems
 from returnhub.delivery.errors import DeliveryError
 from returnhub.delivery.handlers import HandlerContext
 from returnhub.delivery.outbox import ClaimedJob
-from returnhub.services import linking
+from returnhub.services import linking, lookup
 from returnhub.store.tables import CustomerLink
 
 log = structlog.get_logger(__name__)
@@ -22,7 +22,7 @@ def autolink(ctx: HandlerContext, job: ClaimedJob) -> None:
     customer_id = str(job.payload["customer_id"])
     systems = configured_systems(ctx.settings, ctx.db, ctx.http)
     with ctx.db.read() as session:
-        customer = linking.get_customer(session, customer_id)
+        customer = lookup.get_customer(session, customer_id)
         if customer.ever_unlinked:
             return  # unlinked once: only a person links this customer again
         query = linking.query_for(customer)
@@ -68,7 +68,7 @@ def pull(ctx: HandlerContext, job: ClaimedJob) -> None:
     if system is None or Capability.PULL_RETURNS not in system.spec.capabilities:
         return
     with ctx.db.read() as session:
-        customer = linking.get_customer(session, customer_id)
+        customer = lookup.get_customer(session, customer_id)
         row = session.scalar(
             select(CustomerLink).where(
                 CustomerLink.customer_id == customer.id, CustomerLink.system == system_key
@@ -84,7 +84,7 @@ def pull(ctx: HandlerContext, job: ClaimedJob) -> None:
     source = cast(ReturnsSource, system)  # PULL_RETURNS capability promises the method
     returns = source.pull_returns(profile, ctx.settings.search_system_timeout_seconds)
     with ctx.db.write() as session:
-        customer = linking.get_customer(session, customer_id)
+        customer = lookup.get_customer(session, customer_id)
         still_linked = session.scalar(
             select(CustomerLink.id).where(
                 CustomerLink.customer_id == customer.id, CustomerLink.system == system_key

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, joinedload
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.errors import InvalidInput
 from returnhub.domain.lifecycle import OPEN_STATES, ReturnState
+from returnhub.services.lookup import name_contains
 from returnhub.store.tables import Customer, CustomerEmail, CustomerPhone, Order, Return
 
 MAX_RESULTS = 25
@@ -101,13 +102,10 @@ def search(session: Session, query: LookupQuery, region: str) -> list[Customer]:
         names |= {n.strip() for n in query.order_numbers if n.strip()}
         add(session.scalars(select(Order.customer_id).where(Order.name.in_(names))).all())
     if query.name.strip() and not ids and not (emails or phones or query.order_numbers):
-        needle = (
-            query.name.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        )
         add(
             session.scalars(
                 select(Customer.id)
-                .where(Customer.name_search.like(f"%{needle}%", escape="\\"))
+                .where(name_contains(query.name))
                 .order_by(Customer.id)
                 .limit(MAX_RESULTS)
             ).all()

@@ -13,7 +13,7 @@ from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id
 from returnhub.services.commands import CustomerCreate, CustomerUpdate, PhoneIn
 from returnhub.services.events import record_event
-from returnhub.services.lookup import not_found
+from returnhub.services.lookup import get_customer, name_contains
 from returnhub.store.tables import Customer, CustomerEmail, CustomerPhone
 from returnhub.store.types import utcnow
 
@@ -118,17 +118,6 @@ def create_customer(
     return customer
 
 
-def get_customer(session: Session, public_id: str) -> Customer:
-    customer = session.scalar(
-        select(Customer)
-        .where(Customer.public_id == public_id)
-        .options(selectinload(Customer.emails), selectinload(Customer.phones))
-    )
-    if customer is None:
-        raise not_found("customer_id", "customer", public_id)
-    return customer
-
-
 def find_customer_by_email(session: Session, email: str) -> Customer | None:
     return session.scalar(
         select(Customer).join(CustomerEmail).where(CustomerEmail.email == email.strip().lower())
@@ -203,7 +192,6 @@ def search_customers(
             Customer.id.in_(select(CustomerPhone.customer_id).where(CustomerPhone.number == number))
         )
     if name:
-        needle = name.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Customer.name_search.like(f"%{needle}%", escape="\\"))
+        query = query.where(name_contains(name))
     query = query.order_by(Customer.id).limit(min(limit, MAX_SEARCH_RESULTS))
     return list(session.scalars(query))

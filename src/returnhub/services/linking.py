@@ -12,30 +12,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from returnhub.connectors.base import ExternalProfile, SearchQuery
 from returnhub.delivery import outbox
 from returnhub.domain.errors import Conflict, FieldError, InvalidInput
 from returnhub.domain.events import EventType
 from returnhub.domain.external import ExternalReturn
-from returnhub.services.lookup import not_found
+from returnhub.services.lookup import get_customer
 from returnhub.store.tables import Customer, CustomerLink, DomainEvent, LinkAudit, PulledReturn
 
 AUTOLINK_JOB = "links.autolink"
 PULL_JOB = "links.pull"
 LEDGER = "returnhub"
-
-
-def get_customer(session: Session, public_id: str) -> Customer:
-    customer = session.scalar(
-        select(Customer)
-        .where(Customer.public_id == public_id)
-        .options(selectinload(Customer.emails), selectinload(Customer.phones))
-    )
-    if customer is None:
-        raise not_found("customer_id", "customer", public_id)
-    return customer
 
 
 def links_of(session: Session, customer: Customer) -> list[CustomerLink]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session, selectinload
 
 from returnhub.domain.errors import FieldError, NotFound
 from returnhub.store.tables import Customer, Order, Return
@@ -21,3 +21,22 @@ def internal_id(session: Session, model: Model, public_id: str, field: str, noun
     if key is None:
         raise not_found(field, noun, public_id)
     return key
+
+
+def get_customer(session: Session, public_id: str) -> Customer:
+    """The customer with their emails and phones, or the 404 every use case answers."""
+    customer = session.scalar(
+        select(Customer)
+        .where(Customer.public_id == public_id)
+        .options(selectinload(Customer.emails), selectinload(Customer.phones))
+    )
+    if customer is None:
+        raise not_found("customer_id", "customer", public_id)
+    return customer
+
+
+def name_contains(text: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match on the customer's name; LIKE wildcards in ``text``
+    are matched literally."""
+    needle = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return Customer.name_search.like(f"%{needle}%", escape="\\")

@@ -12,7 +12,7 @@ from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id
 from returnhub.domain.lifecycle import VOID_STATES
 from returnhub.domain.policy import LineEligibility, LineFacts, OrderFacts, Policy, evaluate_order
-from returnhub.services import allowlist, customers
+from returnhub.services import allowlist, customers, lookup
 from returnhub.services.commands import OrderCreate
 from returnhub.services.events import record_event
 from returnhub.services.lookup import not_found
@@ -27,7 +27,7 @@ def create_order(session: Session, data: OrderCreate, phone_region: str = "US") 
         )
     customer: Customer
     if data.customer_id is not None:
-        customer = customers.get_customer(session, data.customer_id)
+        customer = lookup.get_customer(session, data.customer_id)
     else:
         assert data.customer is not None
         existing = None
@@ -92,7 +92,7 @@ def get_order(session: Session, public_id: str, field: str = "order_id") -> Orde
 def list_orders(
     session: Session, customer_public_id: str, limit: int = 50, after: int | None = None
 ) -> list[Order]:
-    customer = customers.get_customer(session, customer_public_id)
+    customer = lookup.get_customer(session, customer_public_id)
     query = (
         select(Order)
         .where(Order.customer_id == customer.id)

@@ -28,9 +28,9 @@ from returnhub.domain.errors import DomainError, NotFound
 from returnhub.domain.lifecycle import ReturnAction, ReturnState, allowed_actions
 from returnhub.services import (
     allowlist,
-    customers,
     keys,
     linking,
+    lookup,
     orders,
     return_links,
     returns,
@@ -278,7 +278,7 @@ def _search(
         with ctx.db.read() as session:
             linked = {
                 r.system
-                for r in linking.links_of(session, linking.get_customer(session, customer_id))
+                for r in linking.links_of(session, lookup.get_customer(session, customer_id))
             }
         wanted = {k: v for k, v in available.items() if k not in linked and k != linking.LEDGER}
     elif where in available:
@@ -365,7 +365,7 @@ def home(
 def _customer_context(ctx: AppContext, customer_id: str) -> dict[str, Any]:
     now = ctx.clock()
     with ctx.db.read() as session:
-        customer = customers.get_customer(session, customer_id)
+        customer = lookup.get_customer(session, customer_id)
         links = linking.links_of(session, customer)
         customer_orders = orders.list_orders(session, customer_id, limit=20)
         customer_returns = returns.list_returns(session, customer_id=customer_id, limit=50)
@@ -444,7 +444,7 @@ def customer_returns(customer_id: str, request: Request, ctx: Context) -> Respon
     with ctx.db.read() as session:
         try:
             rows = returns.list_returns(session, customer_id=customer_id, limit=50)
-            pulled = linking.pulled_returns(session, linking.get_customer(session, customer_id))
+            pulled = linking.pulled_returns(session, lookup.get_customer(session, customer_id))
         except NotFound:
             return Response(status_code=404)
         return _render(

@@ -15,7 +15,7 @@ from returnhub.api.schemas import (
     order_out,
     return_out,
 )
-from returnhub.services import customers, orders, returns
+from returnhub.services import customers, lookup, orders, returns
 from returnhub.services.commands import CustomerCreate, CustomerUpdate
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
@@ -52,7 +52,7 @@ def search_customers(
 @router.get("/{customer_id}", response_model=CustomerOut)
 def get_customer(customer_id: str, ctx: Context, _: Reader) -> CustomerOut:
     with ctx.db.read() as session:
-        return customer_out(customers.get_customer(session, customer_id))
+        return customer_out(lookup.get_customer(session, customer_id))
 
 
 @router.patch("/{customer_id}", response_model=CustomerOut)

@@ -14,7 +14,7 @@ from returnhub.connectors.registry import SPECS, configured_systems, is_configur
 from returnhub.delivery import health
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.errors import FieldError, InvalidInput
-from returnhub.services import linking, search
+from returnhub.services import linking, lookup, search
 from returnhub.store.tables import CustomerLink, LinkAudit
 
 router = APIRouter(prefix="/api/v1", tags=["linking"])
@@ -86,7 +86,7 @@ def federated_search(
                 ],
             )
         with ctx.db.read() as session:
-            customer = linking.get_customer(session, customer_id)
+            customer = lookup.get_customer(session, customer_id)
             linked = {row.system for row in linking.links_of(session, customer)}
         wanted = {k: v for k, v in available.items() if k not in linked and k != linking.LEDGER}
     else:
@@ -205,7 +205,7 @@ def _audit_out(row: LinkAudit) -> AuditOut:
 
 def _links(ctx: Any, customer_id: str) -> LinksOut:
     with ctx.db.read() as session:
-        customer = linking.get_customer(session, customer_id)
+        customer = lookup.get_customer(session, customer_id)
         return LinksOut(
             customer_id=customer.public_id,
             ever_unlinked=customer.ever_unlinked,
@@ -258,7 +258,7 @@ class RefreshOut(BaseModel):
 @router.post("/customers/{customer_id}/links/refresh", status_code=202, response_model=RefreshOut)
 def refresh(customer_id: str, ctx: Context, _: Writer) -> RefreshOut:
     with ctx.db.write() as session:
-        customer = linking.get_customer(session, customer_id)
+        customer = lookup.get_customer(session, customer_id)
         systems = [row.system for row in linking.links_of(session, customer)]
         for system in systems:
             linking.queue_pull(session, customer.public_id, system)
@@ -286,7 +286,7 @@ class PulledList(BaseModel):
 )
 def linked_returns(customer_id: str, ctx: Context, _: Reader) -> PulledList:
     with ctx.db.read() as session:
-        customer = linking.get_customer(session, customer_id)
+        customer = lookup.get_customer(session, customer_id)
         return PulledList(
             data=[
                 PulledReturnOut(
