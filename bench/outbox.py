@@ -25,24 +25,19 @@ import argparse
 import json
 import os
 import platform
-import secrets
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import psycopg
-from sqlalchemy import make_url, text
-
+# Shared helpers; bench/ is on sys.path when a script here runs.
+from ledger import engine_facts, log, scratch_database
 from returnhub.delivery import health, outbox
 from returnhub.domain.events import EventType
 from returnhub.services import subscriptions
@@ -53,10 +48,6 @@ from returnhub.store.migrate import upgrade
 from returnhub.store.types import utcnow
 
 TARGET_PER_SECOND = 500
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # ---- the receiver -----------------------------------------------------------------------------
@@ -112,47 +103,12 @@ class Receiver:
 # ---- databases --------------------------------------------------------------------------------
 
 
-@contextmanager
-def scratch_database(url: str | None) -> Iterator[str]:
-    """A URL for an empty, migrated database that disappears afterwards."""
-    if url is None:
-        with tempfile.TemporaryDirectory(prefix="returnhub-bench-outbox-") as tmp:
-            scratch = f"sqlite:///{Path(tmp) / 'outbox.db'}"
-            migrate(scratch)
-            yield scratch
-        return
-    server = make_url(url)
-    admin = server.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    name = f"rh_bench_{secrets.token_hex(5)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    log(f"created scratch database {name}")
-    try:
-        scratch = server.set(database=name).render_as_string(hide_password=False)
-        migrate(scratch)
-        yield scratch
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        log(f"dropped scratch database {name}")
-
-
 def migrate(url: str) -> None:
     db = Database.from_settings(Settings(database_url=url))
     try:
         upgrade(db.engine)
     finally:
         db.dispose()
-
-
-def engine_facts(db: Database) -> dict[str, str]:
-    if db.dialect == "sqlite":
-        return {"engine": "sqlite", "version": sqlite3.sqlite_version}
-    with db.read() as session:
-        version = session.scalar(text("SHOW server_version")) or ""
-    return {"engine": db.dialect, "version": str(version)}
 
 
 def enqueue(db: Database, url: str, jobs: int, *, seed_health: bool, batch: int = 1000) -> float:
@@ -198,6 +154,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "answers 200 with an empty body",
     }
     with scratch_database(args.database_url) as url, Receiver() as receiver:
+        migrate(url)
         db = Database.from_settings(Settings(database_url=url))
         try:
             result["database"] = engine_facts(db)
