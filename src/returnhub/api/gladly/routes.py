@@ -7,17 +7,19 @@ checked over the raw request (see auth.py) before anything is parsed.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from returnhub.api.deps import AppContext, Context
 from returnhub.api.gladly import actions, contract
 from returnhub.api.gladly.auth import GladlyAuthError, authenticate
+from returnhub.domain.lifecycle import OPEN_STATES
 from returnhub.services import customer_lookup, linking, routing
-from returnhub.store.tables import Return
+from returnhub.store.tables import Customer, Return
 
 router = APIRouter(prefix="/integrations/gladly", tags=["gladly"])
 
@@ -35,11 +37,8 @@ async def _authenticated_body(request: Request, ctx: AppContext) -> bytes | JSON
     return body
 
 
-def _counts(session: Any, customers: list[Any]) -> dict[int, tuple[int, int]]:
-    from sqlalchemy import func, select
-
-    from returnhub.domain.lifecycle import OPEN_STATES
-
+def _counts(session: Session, customers: list[Customer]) -> dict[int, tuple[int, int]]:
+    """(open, lifetime) return counts per customer, in one query for the whole result list."""
     if not customers:
         return {}
     rows = session.execute(

@@ -14,6 +14,7 @@ from returnhub.api.schemas import Page
 from returnhub.delivery import health, inbox, outbox
 from returnhub.delivery.inbox import InboxStatus
 from returnhub.delivery.outbox import JobStatus
+from returnhub.domain.errors import Conflict, FieldError
 from returnhub.services import subscriptions
 from returnhub.services.lookup import not_found
 from returnhub.store.tables import InboxEvent, OutboxJob, WebhookSubscription
@@ -175,8 +176,6 @@ def replay_all(ctx: Context, _: Admin) -> ReplayOut:
 
 @router.post("/outbox/{job_id}/replay", response_model=ReplayOut, summary="Replay one dead job")
 def replay_one(job_id: str, ctx: Context, _: Admin) -> ReplayOut:
-    from returnhub.domain.errors import Conflict, FieldError
-
     with ctx.db.write() as session:
         job = outbox.get_job(session, job_id)
         if job is None:
