@@ -46,18 +46,20 @@ class RefundState:
     VOID = "void"
 
 
+# What a return's API shape needs in a list; the detail view adds notes and the timeline.
+SUMMARY_LOADS = (
+    selectinload(Return.items).selectinload(ReturnItem.order_line),
+    selectinload(Return.exchange_items),
+    selectinload(Return.order),
+    selectinload(Return.customer),
+)
+
+
 def get_return(session: Session, public_id: str, *, for_update: bool = False) -> Return:
     query = select(Return).where(Return.public_id == public_id)
     if for_update:
         query = query.with_for_update()
-    query = query.options(
-        selectinload(Return.items).selectinload(ReturnItem.order_line),
-        selectinload(Return.exchange_items),
-        selectinload(Return.notes),
-        selectinload(Return.timeline),
-        selectinload(Return.order),
-        selectinload(Return.customer),
-    )
+    query = query.options(*SUMMARY_LOADS, selectinload(Return.notes), selectinload(Return.timeline))
     ret = session.scalar(query)
     if ret is None:
         raise not_found("return_id", "return", public_id)
@@ -279,12 +281,7 @@ def list_returns(
     limit: int = 50,
     after: int | None = None,
 ) -> list[Return]:
-    query = select(Return).options(
-        selectinload(Return.items).selectinload(ReturnItem.order_line),
-        selectinload(Return.exchange_items),
-        selectinload(Return.order),
-        selectinload(Return.customer),
-    )
+    query = select(Return).options(*SUMMARY_LOADS)
     if state is not None:
         query = query.where(Return.state == state.value)
     if customer_id is not None:
