@@ -15,6 +15,7 @@ from returnhub.domain.policy import Outcome, Policy
 from returnhub.services.keys import Principal, Scope, authenticate
 from returnhub.settings import DEMO_API_KEY, Settings
 from returnhub.store.db import Database
+from returnhub.store.group_commit import GroupCommitWriter
 from returnhub.store.types import utcnow
 
 
@@ -25,6 +26,11 @@ class AppContext:
     clock: Callable[[], datetime] = utcnow
     # One pooled client for the connected systems that requests call live (federated search).
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
+    # Webhook intake commits concurrent events together (see store/group_commit).
+    intake_writer: GroupCommitWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.intake_writer = GroupCommitWriter(self.db)
 
     @property
     def policy(self) -> Policy:

@@ -6,7 +6,7 @@ import json
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy import Connection
 
 from returnhub.api.deps import Context
 from returnhub.connectors.signatures import SignatureError
@@ -84,20 +84,20 @@ async def receive_webhook(source: str, request: Request, ctx: Context) -> JSONRe
         # An odd shape is still a verified event: keep it; mapping will report what is wrong.
         event_type, lock_key, key = "", None, dedupe_key(spec, {}, {}, body)
 
-    def store() -> inbox.Accepted:
-        with ctx.db.write_connection() as connection:
-            return inbox.accept(
-                connection,
-                source=source,
-                dedupe_key=key,
-                event_type=event_type,
-                body=body,
-                headers=kept,
-                lock_key=lock_key,
-            )
+    def store(connection: Connection) -> inbox.Accepted:
+        return inbox.accept(
+            connection,
+            source=source,
+            dedupe_key=key,
+            event_type=event_type,
+            body=body,
+            headers=kept,
+            lock_key=lock_key,
+        )
 
-    # The transaction blocks (and may wait for SQLite's write lock): keep it off the event loop.
-    accepted = await run_in_threadpool(store)
+    # Committed with the other webhooks arriving now, on the writer thread (never on the event
+    # loop); answered only after the commit.
+    accepted = await ctx.intake_writer.run(store)
     status = "duplicate" if accepted.duplicate else "accepted"
     return JSONResponse(
         {"status": status, "id": accepted.inbox_id}, status_code=200 if accepted.duplicate else 202
