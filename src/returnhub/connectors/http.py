@@ -27,11 +27,13 @@ def send(
         raise Timeout(f"{method} {url} timed out: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise Unreachable(f"{method} {url} failed: {type(exc).__name__}: {exc}") from None
-    if response.status_code in allow_status:
-        return response
-    error = classify_status(
-        response.status_code, response.text, response.headers.get("retry-after")
-    )
+    if response.status_code not in allow_status:
+        raise_for_status(response.status_code, response.text, response.headers.get("retry-after"))
+    return response
+
+
+def raise_for_status(status: int, text: str, retry_after: str | None) -> None:
+    """Raise the DeliveryError a non-2xx answer means; nothing for a 2xx."""
+    error = classify_status(status, text, retry_after)
     if error is not None:
         raise error
-    return response

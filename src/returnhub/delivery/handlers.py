@@ -8,6 +8,7 @@ from datetime import datetime
 
 import httpx
 
+from returnhub.connectors.keepalive import KeepAlivePool
 from returnhub.delivery import inbox
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
@@ -24,6 +25,11 @@ class HandlerContext:
     settings: Settings
     http: httpx.Client
     clock: Callable[[], datetime] = field(default=utcnow)
+    # Webhook deliveries, the highest-volume requests, go through a leaner keep-alive pool.
+    posts: KeepAlivePool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.posts = KeepAlivePool(self.http, timeout=self.settings.outbound_timeout_seconds)
 
 
 Handler = Callable[[HandlerContext, ClaimedJob], None]

@@ -104,24 +104,33 @@ def _insert_statement(dialect: str) -> Any:
 
 
 def claim(
-    session: Session, worker_id: str, now: datetime, *, limit: int, lease: timedelta
+    session: Session | Connection, worker_id: str, now: datetime, *, limit: int, lease: timedelta
 ) -> list[ClaimedJob]:
-    """Take up to ``limit`` due jobs for ``worker_id`` until ``now + lease``."""
-    rows = session.execute(
-        _claim_statement(dialect_of(session)),
-        {
-            "claim_now": now,
-            "claim_limit": limit,
-            "claim_until": now + lease,
-            "claim_worker": worker_id,
-        },
-    ).all()
+    """Take up to ``limit`` due jobs for ``worker_id`` until ``now + lease``.
+
+    Jobs whose lease ran out come first (their worker died; they are the oldest work), then
+    pending jobs, earliest due first. Two statements, each walking an index until its limit,
+    where one with ``OR`` would collect and sort every pending row: the claim must stay cheap
+    with a backlog of a million jobs.
+    """
+    dialect = dialect_of(session)
+    params: dict[str, Any] = {
+        "claim_now": now,
+        "claim_limit": limit,
+        "claim_until": now + lease,
+        "claim_worker": worker_id,
+    }
+    rows = list(session.execute(_claim_statement(dialect, JobStatus.IN_FLIGHT), params))
+    if len(rows) < limit:
+        params["claim_limit"] = limit - len(rows)
+        rows += session.execute(_claim_statement(dialect, JobStatus.PENDING), params).all()
     return sorted((ClaimedJob(*row) for row in rows), key=lambda j: j.id)
 
 
 @cache
-def _claim_statement(dialect: str) -> Any:
-    """The claim, built once (a worker runs it many times a second) and bound per call."""
+def _claim_statement(dialect: str, status: JobStatus) -> Any:
+    """A claim of jobs in ``status`` that are due (pending) or whose lease expired (in flight),
+    built once per dialect (a worker runs it many times a second) and bound per call."""
     jobs = cast(Table, OutboxJob.__table__)
     earlier = jobs.alias("earlier")
     when = jobs.c.next_attempt_at.type
@@ -131,16 +140,15 @@ def _claim_statement(dialect: str) -> Any:
         earlier.c.id < jobs.c.id,
         earlier.c.status.in_([JobStatus.PENDING.value, JobStatus.IN_FLIGHT.value]),
     )
+    due_at = jobs.c.next_attempt_at if status is JobStatus.PENDING else jobs.c.lease_expires_at
     due = (
         select(jobs.c.id)
         .where(
-            or_(
-                and_(jobs.c.status == JobStatus.PENDING.value, jobs.c.next_attempt_at <= now),
-                and_(jobs.c.status == JobStatus.IN_FLIGHT.value, jobs.c.lease_expires_at < now),
-            ),
+            jobs.c.status == status.value,
+            due_at <= now if status is JobStatus.PENDING else due_at < now,
             or_(jobs.c.lock_key.is_(None), ~blocked),
         )
-        .order_by(jobs.c.id)
+        .order_by(due_at, jobs.c.id)
         .limit(bindparam("claim_limit", type_=Integer))
         .with_for_update(skip_locked=True)
     )
@@ -238,7 +246,7 @@ def fail(
     return status if getattr(result, "rowcount", 0) else None
 
 
-def release(session: Session, job: ClaimedJob, worker_id: str, now: datetime) -> None:
+def release(session: Session | Connection, job: ClaimedJob, worker_id: str, now: datetime) -> None:
     """Give a claimed job back untouched (graceful shutdown): it does not count as an attempt."""
     session.execute(
         update(OutboxJob)

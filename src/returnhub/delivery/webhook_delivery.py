@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, select, true
 from standardwebhooks import Webhook
 
-from returnhub.connectors.http import send
 from returnhub.delivery.handlers import HandlerContext
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.services.subscriptions import DELIVER_JOB
@@ -17,28 +18,42 @@ from returnhub.store.tables import DomainEvent, WebhookSubscription
 __all__ = ["DELIVER_JOB", "deliver_webhook"]
 
 
+@cache
+def _event_and_subscription() -> Any:
+    """The event and its (still active) subscription in one prepared statement: this runs once
+    per delivery, many times a second. No row when either is gone."""
+    return (
+        select(
+            DomainEvent.public_id,
+            DomainEvent.type,
+            DomainEvent.occurred_at,
+            DomainEvent.subject_id,
+            DomainEvent.payload,
+            WebhookSubscription.url,
+            WebhookSubscription.secret,
+        )
+        # Two single-row lookups side by side: nothing relates them but the job.
+        .join_from(DomainEvent, WebhookSubscription, true())
+        .where(
+            DomainEvent.public_id == bindparam("event_id", type_=String),
+            WebhookSubscription.public_id == bindparam("subscription_id", type_=String),
+            WebhookSubscription.active.is_(True),
+        )
+    )
+
+
 def deliver_webhook(ctx: HandlerContext, job: ClaimedJob) -> None:
-    # Plain column reads (no ORM entities): this runs once per delivery, many times a second.
-    with ctx.db.read() as session:
-        event = session.execute(
-            select(
-                DomainEvent.public_id,
-                DomainEvent.type,
-                DomainEvent.occurred_at,
-                DomainEvent.subject_id,
-                DomainEvent.payload,
-            ).where(DomainEvent.public_id == job.payload["event_id"])
+    with ctx.db.read_connection() as connection:
+        found = connection.execute(
+            _event_and_subscription(),
+            {
+                "event_id": job.payload["event_id"],
+                "subscription_id": job.payload["subscription_id"],
+            },
         ).first()
-        subscription = session.execute(
-            select(WebhookSubscription.url, WebhookSubscription.secret).where(
-                WebhookSubscription.public_id == job.payload["subscription_id"],
-                WebhookSubscription.active.is_(True),
-            )
-        ).first()
-    if event is None or subscription is None:
+    if found is None:
         return  # unsubscribed since: nothing to deliver, and nothing to retry
-    message_id, event_type, occurred_at, subject_id, payload = event
-    url, secret = subscription
+    message_id, event_type, occurred_at, subject_id, payload, url, secret = found
     body = json.dumps(
         {
             "type": event_type,
@@ -51,12 +66,10 @@ def deliver_webhook(ctx: HandlerContext, job: ClaimedJob) -> None:
     # own clocks), not the app's business clock.
     now = datetime.now(UTC)
     signature = Webhook(secret).sign(msg_id=message_id, timestamp=now, data=body)
-    send(
-        ctx.http,
-        "POST",
+    ctx.posts.post(
         url,
-        content=body.encode(),
-        headers={
+        body.encode(),
+        {
             "content-type": "application/json",
             "webhook-id": message_id,
             "webhook-timestamp": str(int(now.timestamp())),

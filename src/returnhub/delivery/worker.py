@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
@@ -26,6 +26,7 @@ from returnhub.delivery.handlers import Handler, HandlerContext, default_handler
 from returnhub.delivery.outbox import ClaimedJob, JobStatus
 from returnhub.settings import Settings
 from returnhub.store.db import Database
+from returnhub.store.group_commit import GroupCommitWriter
 from returnhub.store.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -78,6 +79,8 @@ class Worker:
         self._successes: dict[str, tuple[int, datetime]] = {}
         self._flushed_at = time.monotonic()
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="returnhub-job")
+        # Successes of concurrent jobs are committed together: one transaction, not one each.
+        self._outcomes = GroupCommitWriter(db, max_batch=max(self.concurrency, 1))
 
     def run_once(self) -> int:
         """Claim one batch and run it to the end; the number of jobs run."""
@@ -87,15 +90,7 @@ class Worker:
             )
         if not jobs:
             return 0
-        futures: list[tuple[ClaimedJob, Future[None]]] = [
-            (job, self._pool.submit(self._run, job)) for job in jobs
-        ]
-        for job, future in futures:
-            if self.stopping.is_set() and future.cancel():
-                with self.db.write() as session:
-                    outbox.release(session, job, self.worker_id, self.clock())
-                continue
-            self._settle(job, future)
+        self._settle_all([(self._pool.submit(self._run, job), job) for job in jobs])
         self._flush_successes(force=True)
         return len(jobs)
 
@@ -110,22 +105,23 @@ class Worker:
         return total
 
     def run(self) -> None:
-        """Loop until ``stop()``, keeping up to ``concurrency`` jobs running: a slot that frees
-        up is refilled at once rather than when the slowest job of a batch ends. On stop, jobs
-        in flight finish; nothing new is claimed."""
+        """Loop until ``stop()``, keeping up to ``concurrency`` jobs running and as many more
+        claimed and queued behind them: a slot that frees up is refilled at once, and claims
+        come in batches of at least ``concurrency`` (one claim transaction per job would
+        compete with the jobs' own writes). On stop, running jobs finish and queued ones are
+        released untouched."""
         log.info("worker_started", worker=self.worker_id, concurrency=self.concurrency)
         running: dict[Future[None], ClaimedJob] = {}
         poll = self.settings.worker_poll_seconds
+        capacity = 2 * self.concurrency
         while not self.stopping.is_set():
-            free = self.concurrency - len(running)
+            free = capacity - len(running)
             claimed: list[ClaimedJob] = []
-            # Claim in batches (half the slots at least): one claim transaction per job would
-            # compete with the jobs' own writes for the database.
-            if free >= max(1, self.concurrency // 2) or not running:
+            if free >= self.concurrency or not running:
                 try:
-                    with self.db.write() as session:
+                    with self.db.write_connection() as connection:
                         claimed = outbox.claim(
-                            session, self.worker_id, self.clock(), limit=free, lease=self.lease
+                            connection, self.worker_id, self.clock(), limit=free, lease=self.lease
                         )
                 except Exception:
                     # The database may be restarting: keep the worker alive, try again shortly.
@@ -142,10 +138,18 @@ class Worker:
             for future in done:
                 self._settle(running.pop(future), future)
             self._flush_successes()
-        for future, job in running.items():
-            self._settle(job, future)
+        self._settle_all(running.items())
         self._flush_successes(force=True)
         log.info("worker_stopped", worker=self.worker_id)
+
+    def _settle_all(self, jobs: Iterable[tuple[Future[None], ClaimedJob]]) -> None:
+        """Wait for each job; once stopping, give back those that have not started."""
+        for future, job in jobs:
+            if self.stopping.is_set() and future.cancel():
+                with self.db.write_connection() as connection:
+                    outbox.release(connection, job, self.worker_id, self.clock())
+            else:
+                self._settle(job, future)
 
     def _settle(self, job: ClaimedJob, future: Future[None]) -> None:
         try:
@@ -161,6 +165,8 @@ class Worker:
     def close(self) -> None:
         self.stop()
         self._pool.shutdown(wait=True)
+        self._outcomes.stop()
+        self.context.posts.close()
         self.http.close()
 
     def _record_health(
@@ -213,9 +219,11 @@ class Worker:
             error = DeliveryError(f"{type(exc).__name__}: {exc}")
         now = self.clock()
         if error is None:
-            # The common case is one prepared UPDATE: no ORM session needed.
-            with self.db.write_connection() as connection:
-                kept = outbox.succeed(connection, job, self.worker_id, now)
+            # The common case is one prepared UPDATE, committed with its neighbours' and
+            # awaited, so the job is recorded done before its slot is refilled.
+            kept = self._outcomes.submit(
+                lambda connection: outbox.succeed(connection, job, self.worker_id, now)
+            ).result()
             outcome = "succeeded" if kept else "lease_lost"
             if job.connector and kept:
                 self._count_success(job.connector, now)

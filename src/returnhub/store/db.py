@@ -111,6 +111,12 @@ class Database:
             yield connection
 
     @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read transaction on a bare Core connection: for hot paths that only select."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         with self._read() as session, session.begin():
             yield session
