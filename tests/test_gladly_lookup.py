@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 
 from returnhub.api.app import create_app
 from returnhub.api.gladly import routes as gladly_routes
+from returnhub.api.plain import PlainEndpoints
 from returnhub.connectors.gladly import signing
 from returnhub.settings import Settings
 from returnhub.store.db import Database
@@ -318,9 +320,12 @@ def test_unsigned_or_badly_signed_requests_are_401(gladly: TestClient) -> None:
 def test_published_test_vector_end_to_end(settings: Settings, db: Database, clock: Clock) -> None:
     """Gladly's own signed example, byte for byte, through the real handler and HTTP stack."""
     configured = settings.model_copy(update={"gladly_signing_key": SecretStr("test-apikey-1")})
-    app = create_app(configured, db, clock, worker=False)
+    hub = create_app(configured, db, clock, worker=False)
     # The vector was signed for this path; serve the production handler there too.
-    app.add_api_route("/api/v2/customer/lookup", gladly_routes.lookup, methods=["POST"])
+    vector_route = replace(
+        gladly_routes.lookup_route(hub.state.context), template="/api/v2/customer/lookup"
+    )
+    app = PlainEndpoints(hub, [vector_route])
     body = (
         b'{"lookupLevel":"DETAILED","query":{"emails":["martha.williams@gmail.com"],'
         b'"externalCustomerId":"abc","favoriteDate":"2018-08-19T07:00:00.000Z",'

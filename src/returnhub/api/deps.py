@@ -11,6 +11,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, HTTPException, Request
 
+from returnhub.delivery.inbox import Accepted, IncomingEvent, accept_many
 from returnhub.domain.policy import Outcome, Policy
 from returnhub.services.keys import Principal, Scope, authenticate
 from returnhub.settings import DEMO_API_KEY, Settings
@@ -27,10 +28,10 @@ class AppContext:
     # One pooled client for the connected systems that requests call live (federated search).
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
     # Webhook intake commits concurrent events together (see store/group_commit).
-    intake_writer: GroupCommitWriter = field(init=False)
+    intake_writer: GroupCommitWriter[IncomingEvent, Accepted] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.intake_writer = GroupCommitWriter(self.db)
+        self.intake_writer = GroupCommitWriter(self.db, accept_many, name="webhook-intake")
 
     @property
     def policy(self) -> Policy:

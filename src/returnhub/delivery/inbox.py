@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -34,59 +34,82 @@ class Accepted:
     duplicate: bool
 
 
-def accept(
-    session: Session | Connection,
-    *,
-    source: str,
-    dedupe_key: str,
-    event_type: str,
-    body: bytes,
-    headers: Mapping[str, str],
-    lock_key: str | None,
-) -> Accepted:
-    """Store the event and schedule its application, in the caller's transaction.
+@dataclass(frozen=True)
+class IncomingEvent:
+    """A verified inbound event, as the intake hands it over for storage."""
 
-    A second delivery of the same event (same dedupe key) changes nothing.
-    """
-    public_id = new_id(Prefix.INBOX)
-    inserted = session.execute(
-        _insert_statement(dialect_of(session)),
+    source: str
+    dedupe_key: str
+    event_type: str
+    body: bytes
+    headers: Mapping[str, str]
+    lock_key: str | None
+
+
+def accept_many(
+    connection: Session | Connection, events: Sequence[IncomingEvent]
+) -> list[Accepted]:
+    """Store the events and schedule their application, in the caller's transaction, with two
+    multi-row statements whatever the number of events (the intake commits concurrent webhooks
+    together). An event whose dedupe key is already stored, by an earlier delivery or earlier
+    in ``events``, changes nothing and answers with the stored event's id."""
+    rows = [
         {
-            "public_id": public_id,
-            "source": source,
-            "dedupe_key": dedupe_key,
-            "event_type": event_type[:100],
-            "headers": dict(headers),
-            "body": body.decode("utf-8"),
+            "public_id": new_id(Prefix.INBOX),
+            "source": event.source,
+            "dedupe_key": event.dedupe_key,
+            "event_type": event.event_type[:100],
+            "headers": dict(event.headers),
+            "body": event.body.decode("utf-8"),
             "status": InboxStatus.RECEIVED.value,
-        },
-    ).scalar()
-    if inserted is None:
-        existing = session.scalar(
-            select(InboxEvent.public_id).where(
-                InboxEvent.source == source, InboxEvent.dedupe_key == dedupe_key
-            )
+        }
+        for event in events
+    ]
+    stored = {
+        (source, key): public_id
+        for public_id, source, key in connection.execute(
+            _insert_statement(dialect_of(connection)), rows
         )
-        return Accepted(str(existing), duplicate=True)
-    outbox.enqueue(
-        session,
-        APPLY_JOB,
-        {"inbox_id": public_id},
-        connector=source,
-        lock_key=lock_key,
-        dedupe_key=f"apply:{public_id}",
+    }
+    outbox.enqueue_many(
+        connection,
+        [
+            outbox.NewJob(
+                APPLY_JOB,
+                {"inbox_id": row["public_id"]},
+                connector=event.source,
+                lock_key=event.lock_key,
+                dedupe_key=f"apply:{row['public_id']}",
+            )
+            for row, event in zip(rows, events, strict=True)
+            if stored.get((event.source, event.dedupe_key)) == row["public_id"]
+        ],
     )
-    return Accepted(public_id, duplicate=False)
+    missing = [(e.source, e.dedupe_key) for e in events if (e.source, e.dedupe_key) not in stored]
+    if missing:
+        for source, key in missing:
+            stored[(source, key)] = str(
+                connection.scalar(
+                    select(InboxEvent.public_id).where(
+                        InboxEvent.source == source, InboxEvent.dedupe_key == key
+                    )
+                )
+            )
+    answers = []
+    for row, event in zip(rows, events, strict=True):
+        public_id = stored[(event.source, event.dedupe_key)]
+        answers.append(Accepted(public_id, duplicate=public_id != row["public_id"]))
+    return answers
 
 
 @cache
 def _insert_statement(dialect: str) -> Any:
-    """Built once per dialect; executed with parameters on every webhook."""
+    """Built once per dialect; executed with the rows of each batch."""
     table = cast(Table, InboxEvent.__table__)
     return (
         upsert(dialect, table)
         .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-        .returning(table.c.public_id)
+        .returning(table.c.public_id, table.c.source, table.c.dedupe_key)
     )
 
 

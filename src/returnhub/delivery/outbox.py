@@ -11,6 +11,7 @@ happens in order. A job that completes after losing its lease is ignored: the ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -65,6 +66,29 @@ class ClaimedJob:
         return self.dedupe_key or self.public_id
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """A job to run as soon as a worker is free (``enqueue_many``)."""
+
+    kind: str
+    payload: dict[str, Any]
+    connector: str = ""
+    lock_key: str | None = None
+    dedupe_key: str | None = None
+
+
+def _row(job: NewJob) -> dict[str, Any]:
+    return {
+        "public_id": new_id(Prefix.JOB),
+        "kind": job.kind,
+        "connector": job.connector,
+        "payload": job.payload,
+        "status": JobStatus.PENDING.value,
+        "lock_key": job.lock_key,
+        "dedupe_key": job.dedupe_key,
+    }
+
+
 def enqueue(
     session: Session | Connection,
     kind: str,
@@ -76,31 +100,29 @@ def enqueue(
     run_at: datetime | None = None,
 ) -> bool:
     """Add a job in the caller's transaction. False when ``dedupe_key`` was enqueued before."""
-    values: dict[str, Any] = {
-        "public_id": new_id(Prefix.JOB),
-        "kind": kind,
-        "connector": connector,
-        "payload": payload,
-        "status": JobStatus.PENDING.value,
-        "lock_key": lock_key,
-        "dedupe_key": dedupe_key,
-    }
+    values = _row(NewJob(kind, payload, connector, lock_key, dedupe_key))
     if run_at is not None:
         values["next_attempt_at"] = run_at
-    return session.execute(_insert_statement(dialect_of(session)), values).scalar() is not None
+    statement = _insert_statement(dialect_of(session), returning=True)
+    return session.execute(statement, values).scalar() is not None
+
+
+def enqueue_many(session: Session | Connection, jobs: Sequence[NewJob]) -> None:
+    """Add several jobs in one statement (SQLAlchemy sends the rows as one multi-row INSERT);
+    a job whose dedupe key was enqueued before is skipped."""
+    if jobs:
+        statement = _insert_statement(dialect_of(session), returning=False)
+        session.execute(statement, [_row(job) for job in jobs])
 
 
 @cache
-def _insert_statement(dialect: str) -> Any:
+def _insert_statement(dialect: str, *, returning: bool) -> Any:
     """Built once per dialect and executed with parameters, so the hot path (every webhook,
     every domain event) skips statement construction and cache-key generation."""
     table = cast(Table, OutboxJob.__table__)
     # A NULL dedupe key never conflicts, so one statement serves jobs with and without one.
-    return (
-        upsert(dialect, table)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.id)
-    )
+    statement = upsert(dialect, table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return statement.returning(table.c.id) if returning else statement
 
 
 def claim(
@@ -185,11 +207,21 @@ def _held(job_id: int, worker_id: str) -> Any:
 
 def succeed(session: Session | Connection, job: ClaimedJob, worker_id: str, now: datetime) -> bool:
     """Mark done; False when the lease was lost (another worker now owns the job)."""
-    result = session.execute(
-        _succeed_statement(),
-        {"done_id": job.id, "done_worker": worker_id, "done_at": now},
-    )
-    return bool(getattr(result, "rowcount", 0))
+    return succeed_many(session, [job], worker_id, now)[0]
+
+
+def succeed_many(
+    session: Session | Connection, jobs: Sequence[ClaimedJob], worker_id: str, now: datetime
+) -> list[bool]:
+    """Mark several jobs done in one statement; per job, False when its lease was lost."""
+    done = {
+        int(job_id)
+        for job_id in session.execute(
+            _succeed_statement(),
+            {"done_ids": [job.id for job in jobs], "done_worker": worker_id, "done_at": now},
+        ).scalars()
+    }
+    return [job.id in done for job in jobs]
 
 
 @cache
@@ -199,7 +231,7 @@ def _succeed_statement() -> Any:
     return (
         update(jobs)
         .where(
-            jobs.c.id == bindparam("done_id", type_=Integer),
+            jobs.c.id.in_(bindparam("done_ids", expanding=True)),
             jobs.c.status == JobStatus.IN_FLIGHT.value,
             jobs.c.locked_by == bindparam("done_worker", type_=String),
         )
@@ -212,6 +244,7 @@ def _succeed_statement() -> Any:
             last_error="",
             error_class="",
         )
+        .returning(jobs.c.id)
     )
 
 

@@ -10,13 +10,14 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
 import httpx
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -80,7 +81,9 @@ class Worker:
         self._flushed_at = time.monotonic()
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="returnhub-job")
         # Successes of concurrent jobs are committed together: one transaction, not one each.
-        self._outcomes = GroupCommitWriter(db, max_batch=max(self.concurrency, 1))
+        self._outcomes: GroupCommitWriter[ClaimedJob, bool] = GroupCommitWriter(
+            db, self._succeed_many, max_batch=2 * self.concurrency, name="outbox-outcomes"
+        )
 
     def run_once(self) -> int:
         """Claim one batch and run it to the end; the number of jobs run."""
@@ -169,6 +172,9 @@ class Worker:
         self.context.posts.close()
         self.http.close()
 
+    def _succeed_many(self, connection: Connection, jobs: Sequence[ClaimedJob]) -> list[bool]:
+        return outbox.succeed_many(connection, jobs, self.worker_id, self.clock())
+
     def _record_health(
         self, session: Session, job: ClaimedJob, error: DeliveryError | None, now: datetime
     ) -> None:
@@ -221,9 +227,7 @@ class Worker:
         if error is None:
             # The common case is one prepared UPDATE, committed with its neighbours' and
             # awaited, so the job is recorded done before its slot is refilled.
-            kept = self._outcomes.submit(
-                lambda connection: outbox.succeed(connection, job, self.worker_id, now)
-            ).result()
+            kept = self._outcomes.submit(job).result()
             outcome = "succeeded" if kept else "lease_lost"
             if job.connector and kept:
                 self._count_success(job.connector, now)

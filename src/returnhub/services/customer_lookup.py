@@ -3,18 +3,30 @@ profile (returns, orders, the attributes routing and agents need), read from the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Connection, Integer, String, bindparam, func, literal, select, union_all
+from sqlalchemy.orm import Session
 
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.errors import InvalidInput
 from returnhub.domain.lifecycle import OPEN_STATES, ReturnState
 from returnhub.services.lookup import name_contains
-from returnhub.store.tables import Customer, CustomerEmail, CustomerPhone, Order, Return
+from returnhub.store.tables import (
+    Customer,
+    CustomerEmail,
+    CustomerLink,
+    CustomerPhone,
+    Fulfillment,
+    Order,
+    OrderLine,
+    Return,
+    ReturnItem,
+)
 
 MAX_RESULTS = 25
 RECENT_ORDERS = 10
@@ -38,11 +50,7 @@ def _phones_e164(raw: Sequence[str], region: str) -> list[str]:
     return numbers
 
 
-# Joined, not selectin-loaded: one round trip instead of three for a handful of rows.
-CONTACTS = (joinedload(Customer.emails), joinedload(Customer.phones))
-
-
-def auto_link(session: Session, query: LookupQuery, region: str) -> Customer | None:
+def auto_link(session: Session | Connection, query: LookupQuery, region: str) -> Candidate | None:
     """The one customer an unlinked help-desk profile should link to, or None.
 
     Like Gladly's own rule: a match needs an email (lower-cased, trimmed) or a MOBILE phone
@@ -50,92 +58,173 @@ def auto_link(session: Session, query: LookupQuery, region: str) -> Customer | N
     """
     emails = [e.strip().lower() for e in query.emails if e.strip()]
     phones = _phones_e164(query.phones, region)
+    q = _search_statements()
     ids: set[int] = set()
     if emails:
-        ids.update(
-            session.scalars(
-                select(CustomerEmail.customer_id).where(CustomerEmail.email.in_(emails))
-            )
-        )
+        ids.update(session.execute(q.by_email, {"emails": emails}).scalars())
     if phones:
-        ids.update(
-            session.scalars(
-                select(CustomerPhone.customer_id).where(
-                    CustomerPhone.number.in_(phones), CustomerPhone.type == "MOBILE"
-                )
-            )
-        )
+        ids.update(session.execute(q.by_mobile, {"phones": phones}).scalars())
     if len(ids) != 1:
         return None
-    return (
-        session.execute(select(Customer).where(Customer.id == ids.pop()).options(*CONTACTS))
-        .unique()
-        .scalar_one_or_none()
-    )
+    found = candidates(session, list(ids))
+    return found[0] if found else None
 
 
-def search(session: Session, query: LookupQuery, region: str) -> list[Customer]:
+def search(session: Session | Connection, query: LookupQuery, region: str) -> list[Candidate]:
     """Every candidate for a manual search (any identifier matching), at most 25."""
+    q = _search_statements()
     ids: list[int] = []
 
-    def add(found: Sequence[int]) -> None:
+    def add(found: Iterable[int]) -> None:
         for key in found:
             if key not in ids:
                 ids.append(key)
 
     emails = [e.strip().lower() for e in query.emails if e.strip()]
     if emails:
-        add(
-            session.scalars(
-                select(CustomerEmail.customer_id).where(CustomerEmail.email.in_(emails))
-            ).all()
-        )
+        add(session.execute(q.by_email, {"emails": emails}).scalars())
     phones = _phones_e164(query.phones, region)
     if phones:
-        add(
-            session.scalars(
-                select(CustomerPhone.customer_id).where(CustomerPhone.number.in_(phones))
-            ).all()
-        )
+        add(session.execute(q.by_phone, {"phones": phones}).scalars())
     if query.order_numbers:
         names = {f"#{n.strip().lstrip('#')}" for n in query.order_numbers if n.strip().lstrip("#")}
         names |= {n.strip() for n in query.order_numbers if n.strip()}
-        add(session.scalars(select(Order.customer_id).where(Order.name.in_(names))).all())
+        add(session.execute(q.by_order_name, {"names": sorted(names)}).scalars())
     if query.name.strip() and not ids and not (emails or phones or query.order_numbers):
         add(
-            session.scalars(
+            session.execute(
                 select(Customer.id)
                 .where(name_contains(query.name))
                 .order_by(Customer.id)
                 .limit(MAX_RESULTS)
-            ).all()
+            ).scalars()
         )
-    ids = ids[:MAX_RESULTS]
+    return candidates(session, ids[:MAX_RESULTS])
+
+
+class Candidate(NamedTuple):
+    """A search result: the customer, their contacts and their return counts."""
+
+    customer: CustomerView
+    open_returns: int
+    lifetime_returns: int
+
+
+def candidates(session: Session | Connection, ids: Sequence[int]) -> list[Candidate]:
+    """The customers with these ids, in this order, with contacts and return counts: two
+    queries however many there are."""
     if not ids:
         return []
+    q = _search_statements()
+    emails: dict[int, list[EmailView]] = {}
+    phones: dict[int, list[PhoneView]] = {}
+    for customer_id, kind, value, phone_type in session.execute(q.contacts, {"ids": ids}):
+        if kind == "e":
+            emails.setdefault(customer_id, []).append(EmailView(value))
+        else:
+            phones.setdefault(customer_id, []).append(PhoneView(value, phone_type))
     found = {
-        c.id: c
-        for c in session.execute(select(Customer).where(Customer.id.in_(ids)).options(*CONTACTS))
-        .unique()
-        .scalars()
+        row[0]: Candidate(
+            CustomerView(
+                row[0],
+                row[1],
+                row[2],
+                list(row[3] or ()),
+                int(row[4]),
+                emails.get(row[0], []),
+                phones.get(row[0], []),
+            ),
+            int(row[5]),
+            int(row[6]),
+        )
+        for row in session.execute(q.customers, {"ids": ids})
     }
     return [found[i] for i in ids if i in found]
 
 
+class EmailView(NamedTuple):
+    email: str
+
+
+class PhoneView(NamedTuple):
+    number: str
+    type: str
+
+
+class CustomerView(NamedTuple):
+    id: int
+    public_id: str
+    name: str
+    tags: list[str]
+    linked_systems: int
+    emails: list[EmailView]
+    phones: list[PhoneView]
+
+
+class ReturnItemView(NamedTuple):
+    order_line_id: int
+    quantity: int
+    outcome: str
+
+
+class ReturnView(NamedTuple):
+    id: int
+    public_id: str
+    number: str
+    order_id: int
+    order_name: str
+    state: str
+    refund_state: str
+    refund_amount: int
+    currency: str
+    status_page_url: str
+    created_at: datetime
+    updated_at: datetime
+    received_at: datetime | None
+    items: list[ReturnItemView]
+
+
+class LineView(NamedTuple):
+    id: int
+    public_id: str
+    title: str
+    variant: str
+    sku: str
+    quantity: int
+    unit_price: int
+
+
+class FulfillmentView(NamedTuple):
+    tracking_number: str
+    carrier: str
+
+
+class OrderView(NamedTuple):
+    id: int
+    public_id: str
+    name: str
+    placed_at: datetime
+    delivered_at: datetime | None
+    currency: str
+    lines: list[LineView]
+    fulfillments: list[FulfillmentView]
+
+
 @dataclass
 class Profile:
-    """A customer with what the detailed lookup shows: their returns and recent orders."""
+    """A customer with what the detailed lookup shows: their returns and recent orders, as
+    plain read-only rows (a help desk waits on this; ORM objects cost several times more)."""
 
-    customer: Customer
-    returns: list[Return] = field(default_factory=list)
-    orders: list[Order] = field(default_factory=list)
+    customer: CustomerView
+    returns: list[ReturnView] = field(default_factory=list)
+    orders: list[OrderView] = field(default_factory=list)
 
     @property
-    def open_returns(self) -> list[Return]:
+    def open_returns(self) -> list[ReturnView]:
         return [r for r in self.returns if ReturnState(r.state) in OPEN_STATES]
 
     @property
-    def most_relevant_return(self) -> Return | None:
+    def most_relevant_return(self) -> ReturnView | None:
         """An open return first (the most recently updated), else the latest one."""
         if self.open_returns:
             return max(self.open_returns, key=lambda r: (r.updated_at, r.id))
@@ -151,40 +240,228 @@ class Profile:
         return max(waits) if waits else None
 
 
-def profile(session: Session, customer_public_id: str) -> Profile | None:
-    """Three queries (customer with contacts, returns with items, recent orders with lines and
-    fulfilments), joined rather than selectin-loaded: each round trip through the ORM costs
-    more CPU than the rows it brings, and a help desk waits on this."""
-    customer = (
-        session.execute(
-            select(Customer)
-            .where(Customer.public_id == customer_public_id)
-            .options(joinedload(Customer.emails), joinedload(Customer.phones))
-        )
-        .unique()
-        .scalar_one_or_none()
-    )
-    if customer is None:
+def profile(session: Session | Connection, customer_public_id: str) -> Profile | None:
+    """Five prepared Core queries (customer, contacts, returns with items, recent orders, their
+    lines and fulfilments), each built once: statement building and ORM object loading cost
+    more CPU here than the rows themselves."""
+    q = _profile_statements()
+    head = session.execute(q.customer, {"public_id": customer_public_id}).first()
+    if head is None:
         return None
-    returns = list(
-        session.execute(
-            select(Return)
-            .where(Return.customer_id == customer.id)
-            .options(joinedload(Return.items))
-            .order_by(Return.id.desc())
-        )
-        .unique()
-        .scalars()
+    customer_id = int(head[0])
+    emails: list[EmailView] = []
+    phones: list[PhoneView] = []
+    for kind, value, phone_type in session.execute(q.contacts, {"customer_id": customer_id}):
+        if kind == "e":
+            emails.append(EmailView(value))
+        else:
+            phones.append(PhoneView(value, phone_type))
+    customer = CustomerView(
+        customer_id, head[1], head[2], list(head[3] or ()), int(head[4]), emails, phones
     )
-    recent = list(
-        session.execute(
-            select(Order)
-            .where(Order.customer_id == customer.id)
-            .options(joinedload(Order.lines), joinedload(Order.fulfillments))
-            .order_by(Order.placed_at.desc(), Order.id.desc())
-            .limit(RECENT_ORDERS)
-        )
-        .unique()
-        .scalars()
+    returns: list[ReturnView] = []
+    for row in session.execute(q.returns, {"customer_id": customer_id}):
+        if not returns or returns[-1].id != row[0]:
+            returns.append(ReturnView._make((*row[:13], [])))
+        if row[13] is not None:
+            returns[-1].items.append(ReturnItemView(row[13], row[14], row[15]))
+    orders = [
+        OrderView._make((*row, [], []))
+        for row in session.execute(q.orders, {"customer_id": customer_id, "limit": RECENT_ORDERS})
+    ]
+    if orders:
+        by_id = {order.id: order for order in orders}
+        ids = list(by_id)
+        for kind, order_id, *values in session.execute(q.details, {"order_ids": ids}):
+            order = by_id[order_id]
+            if kind == "l":
+                order.lines.append(LineView(*values))
+            else:
+                order.fulfillments.append(FulfillmentView(values[3], values[4]))
+    return Profile(customer, returns, orders)
+
+
+class _SearchStatements(NamedTuple):
+    by_email: Any
+    by_mobile: Any
+    by_phone: Any
+    by_order_name: Any
+    customers: Any
+    contacts: Any
+
+
+def _linked_systems() -> Any:
+    return (
+        select(func.count())
+        .where(CustomerLink.customer_id == Customer.id)
+        .correlate(Customer)
+        .scalar_subquery()
     )
-    return Profile(customer, returns, recent)
+
+
+@cache
+def _search_statements() -> _SearchStatements:
+    ids: Any = bindparam("ids", expanding=True)
+    phones: Any = bindparam("phones", expanding=True)
+
+    def returns(*where: Any) -> Any:
+        return (
+            select(func.count())
+            .where(Return.customer_id == Customer.id, *where)
+            .correlate(Customer)
+            .scalar_subquery()
+        )
+
+    contacts = union_all(
+        select(
+            CustomerEmail.customer_id.label("customer_id"),
+            literal("e").label("kind"),
+            CustomerEmail.email.label("value"),
+            literal("").label("phone_type"),
+            CustomerEmail.position.label("position"),
+            CustomerEmail.id.label("id"),
+        ).where(CustomerEmail.customer_id.in_(ids)),
+        select(
+            CustomerPhone.customer_id,
+            literal("p"),
+            CustomerPhone.number,
+            CustomerPhone.type,
+            CustomerPhone.position,
+            CustomerPhone.id,
+        ).where(CustomerPhone.customer_id.in_(ids)),
+    ).subquery()
+    return _SearchStatements(
+        by_email=select(CustomerEmail.customer_id).where(
+            CustomerEmail.email.in_(bindparam("emails", expanding=True))
+        ),
+        by_mobile=select(CustomerPhone.customer_id).where(
+            CustomerPhone.number.in_(phones), CustomerPhone.type == "MOBILE"
+        ),
+        by_phone=select(CustomerPhone.customer_id).where(CustomerPhone.number.in_(phones)),
+        by_order_name=select(Order.customer_id).where(
+            Order.name.in_(bindparam("names", expanding=True))
+        ),
+        customers=select(
+            Customer.id,
+            Customer.public_id,
+            Customer.name,
+            Customer.tags,
+            _linked_systems(),
+            returns(Return.state.in_([state.value for state in OPEN_STATES])),
+            returns(),
+        ).where(Customer.id.in_(ids)),
+        contacts=select(
+            contacts.c.customer_id, contacts.c.kind, contacts.c.value, contacts.c.phone_type
+        ).order_by(contacts.c.customer_id, contacts.c.kind, contacts.c.position, contacts.c.id),
+    )
+
+
+class _ProfileStatements(NamedTuple):
+    customer: Any
+    contacts: Any
+    returns: Any
+    orders: Any
+    details: Any
+
+
+@cache
+def _profile_statements() -> _ProfileStatements:
+    customer_id = bindparam("customer_id", type_=Integer)
+    links = _linked_systems()
+    contacts = union_all(
+        select(
+            literal("e").label("kind"),
+            CustomerEmail.email.label("value"),
+            literal("").label("phone_type"),
+            CustomerEmail.position.label("position"),
+            CustomerEmail.id.label("id"),
+        ).where(CustomerEmail.customer_id == customer_id),
+        select(
+            literal("p"),
+            CustomerPhone.number,
+            CustomerPhone.type,
+            CustomerPhone.position,
+            CustomerPhone.id,
+        ).where(CustomerPhone.customer_id == customer_id),
+    ).subquery()
+    # Lines and fulfilments of the recent orders in one round trip: the columns of the
+    # fulfilment rows ride in the line columns (variant carries tracking, sku the carrier).
+    order_ids: Any = bindparam("order_ids", expanding=True)
+    details = union_all(
+        select(
+            literal("l").label("kind"),
+            OrderLine.order_id,
+            OrderLine.id,
+            OrderLine.public_id,
+            OrderLine.title,
+            OrderLine.variant,
+            OrderLine.sku,
+            OrderLine.quantity,
+            OrderLine.unit_price,
+            OrderLine.position.label("position"),
+        ).where(OrderLine.order_id.in_(order_ids)),
+        select(
+            literal("f"),
+            Fulfillment.order_id,
+            Fulfillment.id,
+            literal(""),
+            literal(""),
+            Fulfillment.tracking_number,
+            Fulfillment.carrier,
+            literal(0),
+            literal(0),
+            literal(0),
+        ).where(Fulfillment.order_id.in_(order_ids)),
+    ).subquery()
+    return _ProfileStatements(
+        customer=select(Customer.id, Customer.public_id, Customer.name, Customer.tags, links).where(
+            Customer.public_id == bindparam("public_id", type_=String)
+        ),
+        contacts=select(contacts.c.kind, contacts.c.value, contacts.c.phone_type).order_by(
+            contacts.c.kind, contacts.c.position, contacts.c.id
+        ),
+        returns=select(
+            Return.id,
+            Return.public_id,
+            Return.number,
+            Return.order_id,
+            Order.name,
+            Return.state,
+            Return.refund_state,
+            Return.refund_amount,
+            Return.currency,
+            Return.status_page_url,
+            Return.created_at,
+            Return.updated_at,
+            Return.received_at,
+            ReturnItem.order_line_id,
+            ReturnItem.quantity,
+            ReturnItem.outcome,
+        )
+        .join(Order, Order.id == Return.order_id)
+        .outerjoin(ReturnItem, ReturnItem.return_id == Return.id)
+        .where(Return.customer_id == customer_id)
+        .order_by(Return.id.desc(), ReturnItem.id),
+        orders=select(
+            Order.id,
+            Order.public_id,
+            Order.name,
+            Order.placed_at,
+            Order.delivered_at,
+            Order.currency,
+        )
+        .where(Order.customer_id == customer_id)
+        .order_by(Order.placed_at.desc(), Order.id.desc())
+        .limit(bindparam("limit", type_=Integer)),
+        details=select(
+            details.c.kind,
+            details.c.order_id,
+            details.c.id,
+            details.c.public_id,
+            details.c.title,
+            details.c.variant,
+            details.c.sku,
+            details.c.quantity,
+            details.c.unit_price,
+        ).order_by(details.c.kind.desc(), details.c.order_id, details.c.position, details.c.id),
+    )

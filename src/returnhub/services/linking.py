@@ -19,6 +19,7 @@ from returnhub.delivery import outbox
 from returnhub.domain.errors import Conflict, FieldError, InvalidInput
 from returnhub.domain.events import EventType
 from returnhub.domain.external import ExternalReturn
+from returnhub.services.customer_lookup import CustomerView
 from returnhub.services.lookup import get_customer
 from returnhub.store.tables import Customer, CustomerLink, DomainEvent, LinkAudit, PulledReturn
 
@@ -27,7 +28,7 @@ PULL_JOB = "links.pull"
 LEDGER = "returnhub"
 
 
-def links_of(session: Session, customer: Customer) -> list[CustomerLink]:
+def links_of(session: Session, customer: Customer | CustomerView) -> list[CustomerLink]:
     return list(
         session.scalars(
             select(CustomerLink)
@@ -258,7 +259,7 @@ def refresh_linked(session: Session, system: str, external_id: str) -> int:
 REFRESH_WINDOW_SECONDS = 300
 
 
-def refresh_on_view(session: Session, customer: Customer, now: datetime) -> int:
+def refresh_on_view(session: Session, customer: Customer | CustomerView, now: datetime) -> int:
     """A help desk opened the profile: queue a background pull per linked system, at most one
     per system every five minutes. The lookup itself answers from the cache right away."""
     window = int(now.timestamp()) // REFRESH_WINDOW_SECONDS

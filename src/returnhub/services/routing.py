@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from returnhub.domain.errors import InvalidInput
@@ -29,6 +29,7 @@ from returnhub.domain.routing import (
     routing_facts,
 )
 from returnhub.domain.rules import Decision, RulesError, RuleSet, parse_rules
+from returnhub.services.customer_lookup import CustomerView, OrderView, ReturnView
 from returnhub.services.customers import find_customer_by_email, search_customers
 from returnhub.settings import Settings
 from returnhub.store.tables import Customer, Order, OrderLine, Return, ReturnItem, TimelineEntry
@@ -149,7 +150,7 @@ def identify(session: Session, ref: CustomerRef, phone_region: str) -> Match | N
 # ---- facts from the ledger ---------------------------------------------------------------------
 
 
-def _processed_at(session: Session, return_ids: Sequence[int]) -> dict[int, datetime]:
+def _processed_at(session: Session | Connection, return_ids: Sequence[int]) -> dict[int, datetime]:
     if not return_ids:
         return {}
     rows = session.execute(
@@ -163,7 +164,9 @@ def _processed_at(session: Session, return_ids: Sequence[int]) -> dict[int, date
     return {return_id: at for return_id, at in rows}
 
 
-def customer_snapshot(session: Session, key: int, tags: Sequence[str]) -> CustomerSnapshot:
+def customer_snapshot(
+    session: Session | Connection, key: int, tags: Sequence[str]
+) -> CustomerSnapshot:
     """Two queries (returns with their items' outcomes; the latest order's value), plus a third
     only for a pending refund on a return processed without ever being received."""
     rows = session.execute(
@@ -253,10 +256,10 @@ def route_contact(
 
 
 def snapshot_from_loaded(
-    session: Session,
+    session: Session | Connection,
     tags: Sequence[str],
-    returns: Sequence[Return],
-    latest_order: Order | None,
+    returns: Sequence[ReturnView],
+    latest_order: OrderView | None,
 ) -> CustomerSnapshot:
     """The same snapshot as customer_snapshot, from rows a caller has already loaded (the
     DETAILED lookup has them), so routing adds no queries but the rare processed-at one."""
@@ -294,9 +297,9 @@ def snapshot_from_loaded(
 
 
 def gladly_attributes(
-    session: Session,
+    session: Session | Connection,
     settings: Settings,
-    customer: Customer,
+    customer: Customer | CustomerView,
     now: datetime,
     snapshot: CustomerSnapshot | None = None,
 ) -> dict[str, str]:

@@ -1,14 +1,14 @@
-"""Group commit: many small write units from concurrent requests share one transaction.
+"""Group commit: many small writes from concurrent callers share one transaction.
 
 A webhook's durable write is two inserts; alone, its BEGIN/COMMIT (a WAL append on SQLite, an
 fsync on PostgreSQL) and the hop through a thread pool cost more than the inserts. One writer
-thread takes every unit that is waiting, runs them all in one write transaction and commits once;
-each caller's future resolves only after that commit, so "answer after commit" still holds.
+thread takes every item that is waiting, applies them together with a batch function (which can
+then use one multi-row statement instead of one per item), commits once, and only then resolves
+each caller's future: "answer after commit" still holds.
 
-A unit that raises must not take its neighbours down with it: the batch rolls back and each unit
-of it runs again in a transaction of its own, so each caller gets its own result or exception.
-Units must therefore be safe to run twice from scratch (they only see their own rolled-back
-work, which is gone).
+An item that makes the batch fail must not take its neighbours down with it: the batch rolls
+back and each item of it is applied again in a transaction of its own, so each caller gets its
+own result or exception. Batch functions must therefore be safe to rerun from scratch.
 """
 
 from __future__ import annotations
@@ -16,43 +16,55 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 
 from returnhub.store.db import Database
 
-T = TypeVar("T")
-Unit = Callable[[Connection], Any]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 _STOP = object()
 
 
-class GroupCommitWriter:
-    """One writer thread that commits waiting units together, up to ``max_batch`` at a time."""
+class GroupCommitWriter(Generic[Item, Result]):
+    """One writer thread that applies waiting items together, up to ``max_batch`` at a time.
 
-    def __init__(self, db: Database, *, max_batch: int = 128) -> None:
+    ``apply(connection, items)`` returns one result per item, in order.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        apply: Callable[[Connection, Sequence[Item]], Sequence[Result]],
+        *,
+        max_batch: int = 128,
+        name: str = "group-commit",
+    ) -> None:
         self.db = db
+        self.apply = apply
         self.max_batch = max_batch
+        self.name = name
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._stopped = False
 
-    def submit(self, unit: Callable[[Connection], T]) -> Future[T]:
-        """Queue ``unit``; the future holds its result once its transaction has committed."""
+    def submit(self, item: Item) -> Future[Result]:
+        """Queue ``item``; the future holds its result once its transaction has committed."""
         if self._stopped:
-            raise RuntimeError("the group-commit writer has been stopped")
-        future: Future[T] = Future()
+            raise RuntimeError(f"the {self.name} writer has been stopped")
+        future: Future[Result] = Future()
         self._ensure_started()
-        self._queue.put((unit, future))
+        self._queue.put((item, future))
         return future
 
-    async def run(self, unit: Callable[[Connection], T]) -> T:
+    async def run(self, item: Item) -> Result:
         """``submit`` from the event loop: awaits the commit without blocking the loop."""
-        return await asyncio.wrap_future(self.submit(unit))
+        return await asyncio.wrap_future(self.submit(item))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Commit what is queued, then end the thread."""
@@ -67,7 +79,7 @@ class GroupCommitWriter:
             return
         with self._start_lock:
             if self._thread is None:
-                thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
+                thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
                 thread.start()
                 self._thread = thread
 
@@ -80,40 +92,40 @@ class GroupCommitWriter:
             stopping = False
             while len(batch) < self.max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    waiting = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if waiting is _STOP:
                     stopping = True
                     break
-                batch.append(item)
+                batch.append(waiting)
             self._commit(batch)
             if stopping:
                 return
 
-    def _commit(self, batch: list[tuple[Unit, Future[Any]]]) -> None:
-        live = [(unit, future) for unit, future in batch if future.set_running_or_notify_cancel()]
+    def _commit(self, batch: list[tuple[Item, Future[Result]]]) -> None:
+        live = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
         if not live:
             return
         try:
             with self.db.write_connection() as connection:
-                results = [unit(connection) for unit, _ in live]
+                results = self.apply(connection, [item for item, _ in live])
         except BaseException as exc:
             if len(live) == 1:
                 live[0][1].set_exception(exc)
                 return
-            # Someone's unit (or the commit) failed: give each unit its own transaction so the
+            # Some item (or the commit) failed: give each item its own transaction so the
             # failure reaches only its own caller.
-            for unit, future in live:
-                self._run_alone(unit, future)
+            for item, future in live:
+                self._apply_alone(item, future)
             return
         for (_, future), result in zip(live, results, strict=True):
             future.set_result(result)
 
-    def _run_alone(self, unit: Unit, future: Future[Any]) -> None:
+    def _apply_alone(self, item: Item, future: Future[Result]) -> None:
         try:
             with self.db.write_connection() as connection:
-                result = unit(connection)
+                [result] = self.apply(connection, [item])
         except BaseException as exc:  # handed to the caller, who decides what it means
             future.set_exception(exc)
         else:

@@ -105,9 +105,6 @@ def _form(
 
 
 def _customer_order(ctx: ActionContext, order_id: Any, attr: str = "order") -> Order:
-    for order in ctx.profile.orders:
-        if order.public_id == order_id:
-            return order
     found = ctx.session.scalar(
         select(Order).where(
             Order.public_id == str(order_id), Order.customer_id == ctx.profile.customer.id
@@ -204,7 +201,7 @@ def exception_submit(ctx: ActionContext, data: Mapping[str, Any]) -> dict[str, s
 
 def note_form(ctx: ActionContext) -> dict[str, Any]:
     options = [
-        (f"{r.number} · {r.order.name} · {r.state.replace('_', ' ')}", r.public_id)
+        (f"{r.number} · {r.order_name} · {r.state.replace('_', ' ')}", r.public_id)
         for r in sorted(
             ctx.profile.returns, key=lambda r: (ReturnState(r.state) not in OPEN_STATES, -r.id)
         )

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import base64
 import hmac
+from collections.abc import Mapping
 from datetime import timedelta
-from urllib.parse import urlsplit
-
-from starlette.requests import Request
 
 from returnhub.connectors.gladly import signing
 from returnhub.settings import Settings
@@ -24,8 +22,16 @@ class GladlyAuthError(Exception):
         self.detail = detail
 
 
-def authenticate(request: Request, body: bytes, settings: Settings) -> None:
-    headers = {k.lower(): v for k, v in request.headers.items()}
+def authenticate(
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    settings: Settings,
+) -> None:
+    """Raise GladlyAuthError unless the request passes every configured method; ``headers``
+    with lower-case names, ``query`` the raw query string."""
     configured = False
     key = settings.gladly_signing_key.get_secret_value()
     if key:
@@ -34,9 +40,9 @@ def authenticate(request: Request, body: bytes, settings: Settings) -> None:
         try:
             signing.verify(
                 key,
-                request.method,
-                request.url.path,
-                urlsplit(str(request.url)).query,
+                method,
+                path,
+                query,
                 headers,
                 body,
                 max_age=timedelta(seconds=max_age) if max_age else None,

@@ -17,8 +17,15 @@ from urllib.parse import urlencode
 
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.money import Money
-from returnhub.services.customer_lookup import LookupQuery, Profile
-from returnhub.store.tables import Customer, Order, Return
+from returnhub.services.customer_lookup import (
+    Candidate,
+    CustomerView,
+    LookupQuery,
+    OrderView,
+    Profile,
+    ReturnView,
+)
+from returnhub.store.tables import Customer
 
 ACTIONS_PATH = "/integrations/gladly/actions"
 
@@ -169,29 +176,26 @@ def iso(value: datetime) -> str:
     )
 
 
-def _contacts(customer: Customer) -> dict[str, Any]:
+def _contacts(customer: Customer | CustomerView) -> dict[str, Any]:
     return {
         "emails": [{"original": e.email} for e in customer.emails],
         "phones": [{"original": p.number, "type": p.type} for p in customer.phones],
     }
 
 
-def basic_result(customer: Customer, open_returns: int, lifetime_returns: int) -> dict[str, Any]:
+def basic_result(candidate: Candidate) -> dict[str, Any]:
     """A search result: who they are, and the attributes shown beside the result."""
+    customer = candidate.customer
     return {
         "externalCustomerId": customer.public_id,
         "name": customer.name,
         **_contacts(customer),
         "customAttributes": {
             "email": customer.emails[0].email if customer.emails else "",
-            "openReturnCount": str(open_returns),
-            "lifetimeReturnCount": str(lifetime_returns),
+            "openReturnCount": str(candidate.open_returns),
+            "lifetimeReturnCount": str(candidate.lifetime_returns),
         },
     }
-
-
-def action_url(base: str, action: str, **params: str) -> str:
-    return f"{ACTIONS_PATH}/{action}/{base}?{urlencode(params)}"
 
 
 def _actions(customer_id: str, order_id: str | None = None) -> list[dict[str, str]]:
@@ -203,10 +207,13 @@ def _actions(customer_id: str, order_id: str | None = None) -> list[dict[str, st
     ]
     if order_id is None:
         actions.append(("Add note to return", "note"))
-    return [{"name": name, "formUrl": action_url("form", key, **params)} for name, key in actions]
+    query = urlencode(params)  # once: every action of the profile or order shares it
+    return [
+        {"name": name, "formUrl": f"{ACTIONS_PATH}/{key}/form?{query}"} for name, key in actions
+    ]
 
 
-def _order_status(order: Order, returns: list[Return]) -> str:
+def _order_status(order: OrderView, returns: list[ReturnView]) -> str:
     if returns:
         latest = max(returns, key=lambda r: (r.updated_at, r.id))
         label = ReturnState(latest.state).value.replace("_", " ")
@@ -216,7 +223,7 @@ def _order_status(order: Order, returns: list[Return]) -> str:
     return "Shipped" if order.fulfillments else "Placed"
 
 
-def _order_note(returns: list[Return]) -> str:
+def _order_note(returns: list[ReturnView]) -> str:
     parts = []
     for r in sorted(returns, key=lambda x: x.id):
         refund = Money(r.refund_amount, r.currency).format()
@@ -225,7 +232,9 @@ def _order_note(returns: list[Return]) -> str:
     return "; ".join(parts)
 
 
-def order_transaction(order: Order, returns: list[Return], base_url: str) -> dict[str, Any]:
+def order_transaction(
+    customer_id: str, order: OrderView, returns: list[ReturnView], base_url: str
+) -> dict[str, Any]:
     returned: dict[int, int] = {}
     for r in returns:
         if ReturnState(r.state) in {
@@ -274,7 +283,7 @@ def order_transaction(order: Order, returns: list[Return], base_url: str) -> dic
             }
             for f in order.fulfillments
         ],
-        "actions": _actions(order.customer.public_id, order.public_id),
+        "actions": _actions(customer_id, order.public_id),
     }
     return transaction
 
@@ -295,7 +304,7 @@ def detailed_result(
         "lifetimeReturnCount": str(len(profile.returns)),
         **(extra or {}),
     }
-    by_order: dict[int, list[Return]] = {}
+    by_order: dict[int, list[ReturnView]] = {}
     for r in profile.returns:
         by_order.setdefault(r.order_id, []).append(r)
     return {
@@ -304,7 +313,7 @@ def detailed_result(
         **_contacts(customer),
         "customAttributes": attributes,
         "transactions": [
-            order_transaction(order, by_order.get(order.id, []), base_url)
+            order_transaction(customer.public_id, order, by_order.get(order.id, []), base_url)
             for order in profile.orders
         ],
         "actions": _actions(customer.public_id),

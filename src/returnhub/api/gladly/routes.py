@@ -7,21 +7,53 @@ checked over the raw request (see auth.py) before anything is parsed.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from returnhub.api.deps import AppContext, Context
 from returnhub.api.gladly import actions, contract
 from returnhub.api.gladly.auth import GladlyAuthError, authenticate
-from returnhub.domain.lifecycle import OPEN_STATES
+from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, error_body, json_response
 from returnhub.services import customer_lookup, linking, routing
-from returnhub.store.tables import Customer, Return
 
 router = APIRouter(prefix="/integrations/gladly", tags=["gladly"])
+
+LOOKUP_OPENAPI: dict[str, Any] = {
+    "tags": ["gladly"],
+    "summary": "Gladly Lookup Adaptor (BASIC and DETAILED)",
+    "operationId": "gladly_lookup",
+    "description": "Gladly's lookup contract: `lookupLevel`, `query`, `uniqueMatchRequired`. "
+    "Authenticated by Gladly-Authorization request signing, Basic auth or a header token, "
+    "whichever are configured. Errors use Gladly's shape `{errors: [{attr, code, detail}]}`.",
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["lookupLevel", "query"],
+                    "properties": {
+                        "lookupLevel": {"type": "string", "enum": ["BASIC", "DETAILED"]},
+                        "query": {"type": "object"},
+                        "uniqueMatchRequired": {"type": "boolean"},
+                    },
+                }
+            }
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "`{results: [...]}`: BASIC candidates, or at most one DETAILED profile",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        **error_body(400, "Malformed lookup request (Gladly's error shape)"),
+        **error_body(401, "Missing or wrong credentials (Gladly's error shape)"),
+        **error_body(413, "Request body too large"),
+    },
+}
 
 
 def gladly_errors(status: int, errors: list[dict[str, str]]) -> JSONResponse:
@@ -30,58 +62,74 @@ def gladly_errors(status: int, errors: list[dict[str, str]]) -> JSONResponse:
 
 async def _authenticated_body(request: Request, ctx: AppContext) -> bytes | JSONResponse:
     body = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
     try:
-        authenticate(request, body, ctx.settings)
+        authenticate(
+            request.method, request.url.path, request.url.query, headers, body, ctx.settings
+        )
     except GladlyAuthError as exc:
-        return gladly_errors(401, [{"attr": exc.attr, "code": "invalid", "detail": exc.detail}])
+        return gladly_errors(401, [_auth_error(exc)])
     return body
 
 
-def _counts(session: Session, customers: list[Customer]) -> dict[int, tuple[int, int]]:
-    """(open, lifetime) return counts per customer, in one query for the whole result list."""
-    if not customers:
-        return {}
-    rows = session.execute(
-        select(Return.customer_id, Return.state, func.count())
-        .where(Return.customer_id.in_([c.id for c in customers]))
-        .group_by(Return.customer_id, Return.state)
-    ).all()
-    counts: dict[int, tuple[int, int]] = {}
-    open_values = {s.value for s in OPEN_STATES}
-    for customer_id, state, n in rows:
-        open_n, all_n = counts.get(customer_id, (0, 0))
-        counts[customer_id] = (open_n + (n if state in open_values else 0), all_n + n)
-    return counts
+def _auth_error(exc: GladlyAuthError) -> dict[str, str]:
+    return {"attr": exc.attr, "code": "invalid", "detail": exc.detail}
 
 
-@router.post("/lookup", summary="Gladly Lookup Adaptor (BASIC and DETAILED)")
-async def lookup(request: Request, ctx: Context) -> JSONResponse:
-    body = await _authenticated_body(request, ctx)
-    if isinstance(body, JSONResponse):
-        return body
+def _gladly_error(status: int, attr: str, detail: str) -> PlainResponse:
+    return json_response(status, {"errors": [{"attr": attr, "code": "invalid", "detail": detail}]})
+
+
+async def lookup(ctx: AppContext, request: PlainRequest) -> PlainResponse:
+    """``POST /integrations/gladly/lookup``: a plain-ASGI route (see api/plain.py), since
+    Gladly calls it for every conversation an agent opens."""
+    if request.body is None:
+        return _gladly_error(413, "body", "the lookup request is too large")
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return gladly_errors(
-            400, [{"attr": "body", "code": "invalid", "detail": "the body is not valid JSON"}]
+        authenticate(
+            request.method,
+            request.path,
+            request.query,
+            request.headers,
+            request.body,
+            ctx.settings,
         )
+    except GladlyAuthError as exc:
+        return json_response(401, {"errors": [_auth_error(exc)]})
+    try:
+        payload = json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _gladly_error(400, "body", "the body is not valid JSON")
     try:
         parsed = contract.parse_request(payload)
     except contract.GladlyRequestError as exc:
-        return gladly_errors(400, exc.errors)
+        return json_response(400, {"errors": exc.errors})
     # Database work blocks: run it on the thread pool, never on the event loop.
-    return await run_in_threadpool(_answer_lookup, ctx, parsed)
+    return json_response(200, await run_in_threadpool(_answer_lookup, ctx, parsed))
 
 
-def _answer_lookup(ctx: AppContext, parsed: contract.LookupRequest) -> JSONResponse:
+def lookup_route(ctx: AppContext) -> PlainRoute:
+    async def handle(request: PlainRequest) -> PlainResponse:
+        return await lookup(ctx, request)
+
+    return PlainRoute(
+        "/integrations/gladly/lookup",
+        "POST",
+        handle,
+        max_body=lambda: ctx.settings.webhook_max_body_bytes,
+        openapi=LOOKUP_OPENAPI,
+    )
+
+
+def _answer_lookup(ctx: AppContext, parsed: contract.LookupRequest) -> dict[str, Any]:
     region = ctx.settings.default_phone_region
     base_url = ctx.settings.base_url.rstrip("/")
     if parsed.level is contract.Level.DETAILED:
-        with ctx.db.read() as session:
+        with ctx.db.read_connection() as session:
             assert parsed.external_customer_id is not None
             found = customer_lookup.profile(session, parsed.external_customer_id)
             if found is None:
-                return JSONResponse({"results": []})
+                return {"results": []}
             now = ctx.clock()
             snapshot = routing.snapshot_from_loaded(
                 session,
@@ -90,24 +138,19 @@ def _answer_lookup(ctx: AppContext, parsed: contract.LookupRequest) -> JSONRespo
                 found.orders[0] if found.orders else None,
             )
             extra = routing.gladly_attributes(session, ctx.settings, found.customer, now, snapshot)
-            answer = JSONResponse(
-                {"results": [contract.detailed_result(found, now, base_url, extra)]}
-            )
-            has_links = bool(linking.links_of(session, found.customer))
-        if has_links:
+            answer = {"results": [contract.detailed_result(found, now, base_url, extra)]}
+        if found.customer.linked_systems:
             # Pulls from linked systems run in the background, never inside Gladly's budget.
             with ctx.db.write() as session:
                 linking.refresh_on_view(session, found.customer, now)
         return answer
-    with ctx.db.read() as session:
+    with ctx.db.read_connection() as connection:
         if parsed.auto_link:
-            match = customer_lookup.auto_link(session, parsed.query, region)
-            customers = [match] if match is not None else []
+            match = customer_lookup.auto_link(connection, parsed.query, region)
+            matches = [match] if match is not None else []
         else:
-            customers = customer_lookup.search(session, parsed.query, region)
-        counts = _counts(session, customers)
-        results = [contract.basic_result(c, *counts.get(c.id, (0, 0))) for c in customers]
-    return JSONResponse({"results": results})
+            matches = customer_lookup.search(connection, parsed.query, region)
+    return {"results": [contract.basic_result(candidate) for candidate in matches]}
 
 
 @router.get("/actions/{action}/form", summary="A Gladly Action's form")

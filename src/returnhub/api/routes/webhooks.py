@@ -1,51 +1,33 @@
-"""Inbound webhooks: verify over the raw bytes, store durably, answer; apply later."""
+"""Inbound webhooks: verify over the raw bytes, store durably, answer; apply later.
+
+``POST /webhooks/{source}`` is the hub's busiest endpoint (a platform replays thousands of events
+after an outage): a plain-ASGI route (see api/plain.py).
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import Connection
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
-from returnhub.api.deps import Context
+from returnhub.api.deps import AppContext
+from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, error_body, json_response
 from returnhub.connectors.signatures import SignatureError
 from returnhub.connectors.webhook_sources import SOURCES, dedupe_key
 from returnhub.delivery import inbox
 
-router = APIRouter(tags=["webhooks"])
+log = structlog.get_logger(__name__)
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"errors": [{"field": "", "code": code, "message": message}]}, status_code=status
-    )
+def _error(status: int, code: str, message: str) -> PlainResponse:
+    return json_response(status, {"errors": [{"field": "", "code": code, "message": message}]})
 
 
-async def _read_capped(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it exceeds ``limit`` bytes (without reading the rest)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-@router.post(
-    "/webhooks/{source}",
-    summary="Receive a signed webhook from Loop, Shopify, ReturnLogic or a generic sender",
-    responses={
-        200: {"description": "Duplicate of an event already stored; nothing changed"},
-        202: {"description": "Stored durably; it will be applied to the ledger shortly"},
-    },
-)
-async def receive_webhook(source: str, request: Request, ctx: Context) -> JSONResponse:
+async def receive_webhook(ctx: AppContext, request: PlainRequest) -> PlainResponse:
+    """The answer to one delivery."""
+    source, headers, body = request.params["source"], request.headers, request.body
     spec = SOURCES.get(source)
     if spec is None:
         return _error(
@@ -53,9 +35,8 @@ async def receive_webhook(source: str, request: Request, ctx: Context) -> JSONRe
             "unknown_source",
             f"no webhook source {source!r}; use one of {', '.join(sorted(SOURCES))}",
         )
-    limit = ctx.settings.webhook_max_body_bytes
-    body = await _read_capped(request, limit)
     if body is None:
+        limit = ctx.settings.webhook_max_body_bytes
         return _error(413, "body_too_large", f"webhook bodies are limited to {limit} bytes")
     secret = spec.secret(ctx.settings)
     if not secret:
@@ -64,7 +45,6 @@ async def receive_webhook(source: str, request: Request, ctx: Context) -> JSONRe
             "source_not_configured",
             f"{spec.display_name} webhooks are not accepted yet: set {spec.env_var()} on this hub",
         )
-    headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         spec.verify(secret, body, headers, spec.secret_hint)
     except SignatureError as exc:
@@ -84,21 +64,68 @@ async def receive_webhook(source: str, request: Request, ctx: Context) -> JSONRe
         # An odd shape is still a verified event: keep it; mapping will report what is wrong.
         event_type, lock_key, key = "", None, dedupe_key(spec, {}, {}, body)
 
-    def store(connection: Connection) -> inbox.Accepted:
-        return inbox.accept(
-            connection,
-            source=source,
-            dedupe_key=key,
-            event_type=event_type,
-            body=body,
-            headers=kept,
-            lock_key=lock_key,
-        )
-
     # Committed with the other webhooks arriving now, on the writer thread (never on the event
     # loop); answered only after the commit.
-    accepted = await ctx.intake_writer.run(store)
-    status = "duplicate" if accepted.duplicate else "accepted"
-    return JSONResponse(
-        {"status": status, "id": accepted.inbox_id}, status_code=200 if accepted.duplicate else 202
+    try:
+        accepted = await ctx.intake_writer.run(
+            inbox.IncomingEvent(source, key, event_type, body, kept, lock_key)
+        )
+    except SQLAlchemyError as exc:
+        log.error("webhook_not_stored", source=source, error=str(exc)[:200])
+        return _error(
+            503, "database_unavailable", "the event was not stored; send it again shortly"
+        )
+    if accepted.duplicate:
+        return json_response(200, {"status": "duplicate", "id": accepted.inbox_id})
+    return json_response(202, {"status": "accepted", "id": accepted.inbox_id})
+
+
+def _answer(description: str, example: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"example": example}}}
+
+
+OPENAPI: dict[str, Any] = {
+    "tags": ["webhooks"],
+    "summary": "Receive a signed webhook from Loop, Shopify, ReturnLogic or a generic sender",
+    "operationId": "receive_webhook",
+    "parameters": [
+        {
+            "name": "source",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": sorted(SOURCES)},
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    "responses": {
+        "202": _answer(
+            "Stored durably; it will be applied to the ledger shortly",
+            {"status": "accepted", "id": "inb_…"},
+        ),
+        "200": _answer(
+            "Duplicate of an event already stored; nothing changed",
+            {"status": "duplicate", "id": "inb_…"},
+        ),
+        **error_body(400, "The body is not a JSON object"),
+        **error_body(401, "Missing or wrong signature, or the source has no secret configured"),
+        **error_body(404, "Unknown source"),
+        **error_body(413, "Body over RETURNHUB_WEBHOOK_MAX_BODY_BYTES"),
+        **error_body(503, "The database is unavailable; send again"),
+    },
+}
+
+
+def route(ctx: AppContext) -> PlainRoute:
+    async def handle(request: PlainRequest) -> PlainResponse:
+        return await receive_webhook(ctx, request)
+
+    return PlainRoute(
+        "/webhooks/{source}",
+        "POST",
+        handle,
+        max_body=lambda: ctx.settings.webhook_max_body_bytes,
+        openapi=OPENAPI,
     )

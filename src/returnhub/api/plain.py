@@ -1,0 +1,173 @@
+"""Plain-ASGI endpoints ahead of FastAPI's routing, for the machine-facing hot paths.
+
+Webhook intake and Gladly's lookups are called by other systems, hundreds of times a second at
+peaks, and use nothing FastAPI offers (no schema validation, no dependencies; they authenticate
+by signature over the raw body). FastAPI's routing, dependency solving and response classes cost
+more CPU than their whole work, so they are answered here, inside the metrics and error
+middleware. The OpenAPI document still describes them: ``install`` adds their path items.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+@dataclass(frozen=True)
+class PlainRequest:
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]  # names lower-cased
+    params: Mapping[str, str]  # from the path template
+    body: bytes | None  # None: over the route's size limit (the rest was not read)
+
+
+@dataclass(frozen=True)
+class PlainResponse:
+    status: int
+    body: bytes
+    headers: Sequence[tuple[bytes, bytes]] = ()
+
+
+def json_response(
+    status: int, payload: Any, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> PlainResponse:
+    return PlainResponse(status, json.dumps(payload, separators=(",", ":")).encode(), headers)
+
+
+Handler = Callable[[PlainRequest], Awaitable[PlainResponse]]
+
+
+@dataclass(frozen=True)
+class PlainRoute:
+    """``template`` is an exact path or ``/prefix/{name}`` (one path segment)."""
+
+    template: str
+    method: str
+    handler: Handler
+    max_body: Callable[[], int]
+    openapi: dict[str, Any] = field(default_factory=dict)
+
+    def match(self, path: str) -> dict[str, str] | None:
+        prefix, brace, rest = self.template.partition("{")
+        if not brace:
+            return {} if path == self.template else None
+        if not path.startswith(prefix):
+            return None
+        value = path[len(prefix) :]
+        if not value or "/" in value:
+            return None
+        return {rest.rstrip("}"): value}
+
+
+class PlainEndpoints:
+    """ASGI middleware: answers its routes itself; everything else passes through."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[PlainRoute]) -> None:
+        self.app = app
+        self.routes = [(route, SimpleNamespace(path=route.template)) for route in routes]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for route, label in self.routes:
+                params = route.match(path)
+                if params is not None:
+                    scope["route"] = label  # metrics label requests by template
+                    await self._handle(route, params, scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _handle(
+        self,
+        route: PlainRoute,
+        params: dict[str, str],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        if scope["method"] != route.method:
+            error = {"field": "", "code": "method_not_allowed", "message": f"use {route.method}"}
+            answer = json_response(405, {"errors": [error]}, [(b"allow", route.method.encode())])
+        else:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            request = PlainRequest(
+                method=scope["method"],
+                path=scope["path"],
+                query=scope.get("query_string", b"").decode("latin-1"),
+                headers=headers,
+                params=params,
+                body=await _read_capped(headers, receive, route.max_body()),
+            )
+            answer = await route.handler(request)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(answer.body)).encode()),
+                    *answer.headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _read_capped(headers: Mapping[str, str], receive: Receive, limit: int) -> bytes | None:
+    """The body, or None once it exceeds ``limit`` bytes (without reading the rest)."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away; what arrived fails the signature check
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def install(app: FastAPI, routes: Sequence[PlainRoute]) -> None:
+    """Put ``routes`` in front of the routers and describe them in the OpenAPI document."""
+    app.add_middleware(PlainEndpoints, routes=routes)
+    build_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build_schema()
+            for route in routes:
+                if route.openapi:
+                    schema["paths"].setdefault(route.template, {})[route.method.lower()] = (
+                        route.openapi
+                    )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def error_body(status: int, description: str) -> dict[str, Any]:
+    """An OpenAPI response entry for our JSON error list."""
+    return {
+        str(status): {
+            "description": description,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+            },
+        }
+    }
