@@ -73,6 +73,37 @@ def test_claim_takes_a_lease_and_expired_leases_are_claimed_again(
     assert _status(db) == [("succeeded", 2)]
 
 
+def test_expired_leases_come_first_then_the_earliest_due(db: Database, clock: Clock) -> None:
+    _enqueue(db)
+    with db.write() as session:
+        [abandoned] = outbox.claim(session, "dead-worker", clock.now, limit=1, lease=LEASE)
+        due = clock.now - timedelta(hours=1)
+        outbox.enqueue(session, "test.job", {"n": "late"}, run_at=due + timedelta(minutes=5))
+        outbox.enqueue(session, "test.job", {"n": "early"}, run_at=due)
+        outbox.enqueue(session, "test.job", {"n": "future"}, run_at=clock.now + timedelta(hours=1))
+    clock.advance(seconds=31)  # the dead worker's lease runs out
+    order = []
+    for _ in range(4):
+        with db.write() as session:
+            order += [
+                j.payload["n"] for j in outbox.claim(session, "w", clock.now, limit=1, lease=LEASE)
+            ]
+    assert order == [abandoned.payload["n"], "early", "late"]
+
+
+def test_succeed_many_marks_only_jobs_still_held(db: Database, clock: Clock) -> None:
+    _enqueue(db, 3)
+    with db.write() as session:
+        batch = outbox.claim(session, "w", clock.now, limit=3, lease=LEASE)
+    clock.advance(seconds=31)
+    with db.write() as session:
+        [taken] = outbox.claim(session, "w2", clock.now, limit=1, lease=LEASE)
+    with db.write() as session:
+        done = outbox.succeed_many(session, batch, "w", clock.now)
+    assert done == [job.id != taken.id for job in batch]
+    assert sorted(_status(db)) == [("in_flight", 2), ("succeeded", 1), ("succeeded", 1)]
+
+
 def test_jobs_with_one_lock_key_run_in_order(db: Database, clock: Clock) -> None:
     _enqueue(db, 3, lock_key="ret_a")
     _enqueue(db, 1, lock_key="ret_b")

@@ -79,8 +79,7 @@ def create_app(
         finally:
             if background is not None:
                 background.stop()
-            app.state.context.intake_writer.stop()
-            app.state.context.http.close()
+            app.state.context.close()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -104,8 +104,8 @@ async def lookup(ctx: AppContext, request: PlainRequest) -> PlainResponse:
         parsed = contract.parse_request(payload)
     except contract.GladlyRequestError as exc:
         return json_response(400, {"errors": exc.errors})
-    # Database work blocks: run it on the thread pool, never on the event loop.
-    return json_response(200, await run_in_threadpool(_answer_lookup, ctx, parsed))
+    # Database work blocks: never on the event loop.
+    return json_response(200, await ctx.read(lambda: _answer_lookup(ctx, parsed)))
 
 
 def lookup_route(ctx: AppContext) -> PlainRoute:
