@@ -104,8 +104,17 @@ async def lookup(ctx: AppContext, request: PlainRequest) -> PlainResponse:
         parsed = contract.parse_request(payload)
     except contract.GladlyRequestError as exc:
         return json_response(400, {"errors": exc.errors})
-    # Database work blocks: never on the event loop.
-    return json_response(200, await ctx.read(lambda: _answer_lookup(ctx, parsed)))
+    answer, viewed = await ctx.read(lambda: _answer_lookup(ctx, parsed))
+    if viewed is not None and viewed.linked_systems:
+        # Pulls from linked systems run in the background, never inside Gladly's budget; only
+        # queueing them is done here, a write, so on the thread pool (it may wait for a lock).
+        await run_in_threadpool(_refresh_linked, ctx, viewed)
+    return json_response(200, answer)
+
+
+def _refresh_linked(ctx: AppContext, customer: customer_lookup.CustomerView) -> None:
+    with ctx.db.write() as session:
+        linking.refresh_on_view(session, customer, ctx.clock())
 
 
 def lookup_route(ctx: AppContext) -> PlainRoute:
@@ -121,7 +130,10 @@ def lookup_route(ctx: AppContext) -> PlainRoute:
     )
 
 
-def _answer_lookup(ctx: AppContext, parsed: contract.LookupRequest) -> dict[str, Any]:
+def _answer_lookup(
+    ctx: AppContext, parsed: contract.LookupRequest
+) -> tuple[dict[str, Any], customer_lookup.CustomerView | None]:
+    """The answer, and the customer whose profile was viewed (DETAILED). Reads only."""
     region = ctx.settings.default_phone_region
     base_url = ctx.settings.base_url.rstrip("/")
     if parsed.level is contract.Level.DETAILED:
@@ -129,7 +141,7 @@ def _answer_lookup(ctx: AppContext, parsed: contract.LookupRequest) -> dict[str,
             assert parsed.external_customer_id is not None
             found = customer_lookup.profile(session, parsed.external_customer_id)
             if found is None:
-                return {"results": []}
+                return {"results": []}, None
             now = ctx.clock()
             snapshot = routing.snapshot_from_loaded(
                 session,
@@ -138,19 +150,16 @@ def _answer_lookup(ctx: AppContext, parsed: contract.LookupRequest) -> dict[str,
                 found.orders[0] if found.orders else None,
             )
             extra = routing.gladly_attributes(session, ctx.settings, found.customer, now, snapshot)
-            answer = {"results": [contract.detailed_result(found, now, base_url, extra)]}
-        if found.customer.linked_systems:
-            # Pulls from linked systems run in the background, never inside Gladly's budget.
-            with ctx.db.write() as session:
-                linking.refresh_on_view(session, found.customer, now)
-        return answer
+            return {
+                "results": [contract.detailed_result(found, now, base_url, extra)]
+            }, found.customer
     with ctx.db.read_connection() as connection:
         if parsed.auto_link:
             match = customer_lookup.auto_link(connection, parsed.query, region)
             matches = [match] if match is not None else []
         else:
             matches = customer_lookup.search(connection, parsed.query, region)
-    return {"results": [contract.basic_result(candidate) for candidate in matches]}
+    return {"results": [contract.basic_result(candidate) for candidate in matches]}, None
 
 
 @router.get("/actions/{action}/form", summary="A Gladly Action's form")
