@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import make_url, select
+from sqlalchemy import event, make_url, select
 
 from returnhub.api.deps import AppContext
 from returnhub.demo import load_demo
@@ -130,6 +130,14 @@ def replies(db: Database, settings: Settings, conversations: int) -> dict[str, A
     intents: Counter[str] = Counter()
     handoffs = 0
     sent = 0
+    statements: list[int] = []
+    issued = [0]
+
+    # Round trips are what a turn costs on PostgreSQL, so count the statements each turn sends.
+    def count(*_: Any) -> None:
+        issued[0] += 1
+
+    event.listen(db.engine, "before_cursor_execute", count)
     started_all = time.perf_counter()
     for _ in range(conversations):
         email = rng.choice(emails)
@@ -138,6 +146,7 @@ def replies(db: Database, settings: Settings, conversations: int) -> dict[str, A
             conversation_id = guide.start(session, settings, channel, email, None).public_id
         for _ in range(3):
             text = rng.choice(texts)
+            issued[0] = 0
             started, started_cpu = time.perf_counter(), time.process_time()
             with db.write() as session:
                 reply = guide.handle_message(session, settings, policy, conversation_id, text, NOW)
@@ -147,10 +156,12 @@ def replies(db: Database, settings: Settings, conversations: int) -> dict[str, A
             if sent <= WARMUP:
                 continue
             timings.append(elapsed)
+            statements.append(issued[0])
             cpu.append(elapsed_cpu)
             intents[reply.intent.value] += 1
             handoffs += reply.handoff is not None
     wall = time.perf_counter() - started_all
+    event.remove(db.engine, "before_cursor_execute", count)
     timings.sort()
     cpu.sort()
 
@@ -172,6 +183,11 @@ def replies(db: Database, settings: Settings, conversations: int) -> dict[str, A
         # This process's CPU per message (a busy machine does not inflate it; the database
         # server's own work on PostgreSQL is not in it).
         "client_cpu_ms": {"p50": pct(0.50, cpu), "p99": pct(0.99, cpu)},
+        "statements_per_turn": {
+            "mean": round(statistics.fmean(statements), 2),
+            "p50": sorted(statements)[len(statements) // 2],
+            "max": max(statements),
+        },
         "reply_intents": dict(intents.most_common()),
         "handoffs": handoffs,
     }

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from returnhub.domain.contact import normalize_email
 from returnhub.domain.errors import DomainError, FieldError, NotFound
@@ -31,7 +31,14 @@ from returnhub.domain.ids import Prefix, new_id
 from returnhub.domain.intents import DEFAULT_CLASSIFIER, Classifier, Intent
 from returnhub.domain.lifecycle import OPEN_STATES, ReturnState
 from returnhub.domain.money import Money
-from returnhub.domain.policy import LineEligibility, Policy, ReasonCode, evaluate_order
+from returnhub.domain.policy import (
+    LineEligibility,
+    LineFacts,
+    OrderFacts,
+    Policy,
+    ReasonCode,
+    evaluate_order,
+)
 from returnhub.domain.routing import VIP_TAG, Contact, routing_facts
 from returnhub.domain.rules import Channel
 from returnhub.services import allowlist, orders, return_links, routing
@@ -63,8 +70,10 @@ CLARIFY = (
 )
 CLARIFY_REPLIES = ["Where's my return?", "Where's my refund?", "Start a return", "Talk to a person"]
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+# An order number has a digit: "my order was late" names no order (and costs no query).
 _ORDER = re.compile(
-    r"(?:#\s*|\border\s*(?:number|no\.?|num)?\s*[:#]?\s*)([A-Za-z0-9-]{3,20})", re.I
+    r"(?:#\s*|\border\s*(?:number|no\.?|num)?\s*[:#]?\s*)((?=[A-Za-z-]*\d)[A-Za-z0-9-]{3,20})",
+    re.I,
 )
 _ZIP_LABELLED = re.compile(
     r"\b(?:zip|postal|post)\s*(?:code)?\s*(?:is|:)?\s*([A-Za-z0-9 -]{3,10})", re.I
@@ -105,6 +114,10 @@ class Turn:
     conversation: Conversation
     text: str
     state: dict[str, Any]
+    customer: Customer | None = None
+    """The verified customer, read with the conversation (one query instead of two)."""
+    allowlisted: list[AllowlistEntry] | None = None
+    """The customer's allowlist entries, read once for eligibility and the exception check."""
     trace: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -187,37 +200,54 @@ def handle_message(
     now: datetime,
     classifier: Classifier = DEFAULT_CLASSIFIER,
 ) -> Reply:
-    """Record the customer's message, decide, record and return the guide's reply."""
-    conversation = session.scalar(
-        select(Conversation).where(Conversation.public_id == public_id).with_for_update()
-    )
-    if conversation is None:
+    """Record the customer's message, decide, record and return the guide's reply.
+
+    Round trips are the cost of a turn on PostgreSQL, so the conversation and its verified
+    customer come in one query, and both messages go in one INSERT without RETURNING.
+    """
+    row = session.execute(
+        select(Conversation, Customer)
+        .outerjoin(Customer, Customer.id == Conversation.customer_id)
+        .where(Conversation.public_id == public_id)
+        .with_for_update(of=Conversation)
+    ).first()
+    if row is None:
         get(session, public_id)  # raises the NotFound
         raise AssertionError("unreachable")
+    conversation, customer = row[0], row[1]
     turn = Turn(session, settings, policy, now, conversation, text, dict(conversation.state or {}))
-    # Both messages are added after deciding, so they go to the database in one INSERT.
-    asked = ConversationMessage(
-        conversation_id=conversation.id, role="customer", text=text, created_at=now
-    )
+    turn.customer = customer
     reply = _decide(turn, classifier)
     reply.facts = {**turn.facts, **reply.facts}
     reply.trace = turn.trace + reply.trace
     conversation.state = turn.state
     conversation.updated_at = now
-    session.add(asked)
-    session.add(
-        ConversationMessage(
-            conversation_id=conversation.id,
-            role="guide",
-            text=reply.text,
-            intent=reply.intent.value,
-            facts=_jsonable(reply.facts),
-            trace=_jsonable(reply.trace),
-            reply=_jsonable(reply.payload()),
-            created_at=now,
-        )
-    )
     session.flush()
+    session.execute(
+        insert(ConversationMessage),
+        [
+            {
+                "conversation_id": conversation.id,
+                "role": "customer",
+                "text": text,
+                "intent": "",
+                "facts": {},
+                "trace": [],
+                "reply": {},
+                "created_at": now,
+            },
+            {
+                "conversation_id": conversation.id,
+                "role": "guide",
+                "text": reply.text,
+                "intent": reply.intent.value,
+                "facts": _jsonable(reply.facts),
+                "trace": _jsonable(reply.trace),
+                "reply": _jsonable(reply.payload()),
+                "created_at": now,
+            },
+        ],
+    )
     return reply
 
 
@@ -326,10 +356,7 @@ def _decide(turn: Turn, classifier: Classifier) -> Reply:
 
 
 def _verified_customer(turn: Turn) -> Customer | None:
-    key = turn.conversation.customer_id
-    if key is None:
-        return None
-    return turn.session.get(Customer, key)
+    return turn.customer
 
 
 def _normal_zip(value: str) -> str:
@@ -444,6 +471,7 @@ def _verified(turn: Turn, customer_key: int, how: str, order: Order | None) -> C
         state["order_id"] = order.public_id
     customer = turn.session.get(Customer, customer_key)
     assert customer is not None
+    turn.customer = customer
     return customer
 
 
@@ -469,7 +497,7 @@ def _customer_returns(turn: Turn, customer: Customer) -> list[Return]:
     query = (
         select(Return)
         .where(Return.customer_id == customer.id)
-        .options(selectinload(Return.order))
+        .options(joinedload(Return.order))
         .order_by(Return.created_at.desc(), Return.id.desc())
         .limit(20)
     )
@@ -625,10 +653,14 @@ def _pick_order(turn: Turn, customer: Customer) -> Order | Reply:
         turn.step("order_not_found", order=token)
         turn.state.pop("order_id", None)
     if turn.state.get("order_id"):
-        order = session.scalar(
-            select(Order)
-            .where(Order.public_id == turn.state["order_id"], Order.customer_id == customer.id)
-            .options(selectinload(Order.lines))
+        order = (
+            session.scalars(
+                select(Order)
+                .where(Order.public_id == turn.state["order_id"], Order.customer_id == customer.id)
+                .options(joinedload(Order.lines))
+            )
+            .unique()
+            .one_or_none()
         )
         if order is not None:
             return order
@@ -636,10 +668,10 @@ def _pick_order(turn: Turn, customer: Customer) -> Order | Reply:
         session.scalars(
             select(Order)
             .where(Order.customer_id == customer.id)
-            .options(selectinload(Order.lines))
+            .options(joinedload(Order.lines))
             .order_by(Order.placed_at.desc(), Order.id.desc())
             .limit(5)
-        )
+        ).unique()
     )
     words = set(turn.text.lower().split())
     by_item = [o for o in recent if any(_line_mentioned(line.title, words) for line in o.lines)]
@@ -690,7 +722,7 @@ def _start_return(turn: Turn, customer: Customer, intent: Intent) -> Reply:
     turn.state.pop("awaiting", None)
     turn.state.pop("pending_intent", None)
     turn.facts["order"] = order.name
-    verdicts = evaluate_order(orders.order_facts(turn.session, order), turn.policy, turn.now)
+    verdicts = evaluate_order(_order_facts(turn, customer, order), turn.policy, turn.now)
     words = set(turn.text.lower().split())
     named = [
         v
@@ -709,6 +741,27 @@ def _start_return(turn: Turn, customer: Customer, intent: Intent) -> Reply:
     if late:
         return _exception(turn, customer, order, late)
     return _not_eligible(turn, order, considered, intent)
+
+
+def _order_facts(turn: Turn, customer: Customer, order: Order) -> OrderFacts:
+    """``orders.order_facts``, but the allowlist is read for the whole customer in the same one
+    query, so the exception check needs no query of its own."""
+    returned = orders.returned_quantities(turn.session, order)
+    if turn.allowlisted is None:
+        turn.allowlisted = allowlist.customer_entries(turn.session, customer.id)
+    return OrderFacts(
+        delivered_at=order.delivered_at,
+        lines=[
+            LineFacts(
+                line_id=line.public_id,
+                quantity=line.quantity,
+                final_sale=line.final_sale,
+                returned_quantity=returned.get(line.id, 0),
+            )
+            for line in order.lines
+        ],
+        allowlist_reason=allowlist.reason_among(turn.allowlisted, order),
+    )
 
 
 def _only_window_closed(v: LineEligibility) -> bool:
@@ -757,19 +810,9 @@ def _exception(
     vip = VIP_TAG in (customer.tags or [])
     days_late = (turn.now - closed_at).days if closed_at else None
     within_grace = days_late is not None and days_late <= s.guide_exception_grace_days
-    names = select(Order.name).where(Order.customer_id == customer.id)
-    previous = int(
-        turn.session.scalar(
-            select(func.count())
-            .select_from(AllowlistEntry)
-            .where(
-                AllowlistEntry.created_by == GUIDE_ACTOR,
-                AllowlistEntry.kind == "order",
-                AllowlistEntry.value.in_(names),
-            )
-        )
-        or 0
-    )
+    if turn.allowlisted is None:
+        turn.allowlisted = allowlist.customer_entries(turn.session, customer.id)
+    previous = sum(1 for e in turn.allowlisted if e.created_by == GUIDE_ACTOR and e.kind == "order")
     checks = {
         "vip": {"enabled": s.guide_exception_vip, "value": vip},
         "grace_days": {
