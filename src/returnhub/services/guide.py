@@ -383,9 +383,12 @@ ALSO_WORDS = {
 def _second_intent(result: Classification) -> Intent | None:
     """A second, distinct request in the same message, when the classifier is sure enough of it.
     Starting a return and a late return are one flow (it checks the window itself)."""
-    if len(result.ranked) < 2:
+    # The classifier's precedence may have picked an intent that did not score highest, so the
+    # second request is the best-ranked one that is not the first.
+    others = [(i, score) for i, score in result.ranked if i is not result.intent]
+    if not others:
         return None
-    second, score = result.ranked[1]
+    second, score = others[0]
     if score < SECOND_INTENT_MIN_SCORE or Intent.UNKNOWN in (result.intent, second):
         return None
     returning = {Intent.START_RETURN, Intent.RETURN_EXCEPTION}
