@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from returnhub.domain.intents import Intent, RuleClassifier, clean, normalise
+from returnhub.domain.intents import Intent, RuleClassifier, clean, correct_token, normalise
 
 CORPUS = Path(__file__).parent / "fixtures" / "guide" / "corpus.jsonl"
 ROWS = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line]
 CLASSIFIER = RuleClassifier()
+HOLDOUT2_FLOOR = 0.85  # measured once: 0.889 (docs/benchmarks.md)
 
 
 def test_corpus_is_large_and_covers_every_intent() -> None:
@@ -96,3 +97,54 @@ def test_holdout_messages_written_after_tuning() -> None:
     rows = [json.loads(line) for line in holdout.read_text(encoding="utf-8").splitlines() if line]
     right = sum(CLASSIFIER.classify(row["text"]).intent.value == row["intent"] for row in rows)
     assert right / len(rows) >= 0.85
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # "someone" without a request is not a request for a person.
+        (
+            "my parcel was signed for by someone at your depot, is it processed?",
+            Intent.RETURN_STATUS,
+        ),
+        # A person wins over the other question in the same message.
+        ("where's my refund? I want to talk to an agent", Intent.HUMAN),
+        # "extend" is about the return window only near it.
+        ("my coupon expired, can you extend it", Intent.UNKNOWN),
+        ("could you extend my return window by a week", Intent.RETURN_EXCEPTION),
+        # A short span is not past a window; a long one may be.
+        ("the strap broke after a day, I want to return it", Intent.START_RETURN),
+        ("I bought it 3 months ago, can I send it back", Intent.RETURN_EXCEPTION),
+        # Synonyms: depot, posted back, ran out.
+        ("did the returns dept scan the box I posted back", Intent.RETURN_STATUS),
+        ("the 30 days ran out on friday but it's unworn", Intent.RETURN_EXCEPTION),
+    ],
+)
+def test_general_mechanisms(text: str, intent: Intent) -> None:
+    assert CLASSIFIER.classify(text).intent is intent, CLASSIFIER.classify(text).as_dict()
+
+
+def test_negated_request_is_ruled_out_and_says_so() -> None:
+    result = CLASSIFIER.classify("I don't want to return anything, just where is my refund")
+    assert result.intent is Intent.REFUND_STATUS
+    assert any(e.pattern.startswith("negated:") for e in result.evidence)
+    assert all(i is not Intent.START_RETURN for i, _ in result.ranked)
+
+
+def test_real_words_and_inflections_are_not_corrected() -> None:
+    assert correct_token("except") == "except"  # not "exception"
+    assert correct_token("opened") == "opened"  # not "open"
+    assert correct_token("real") == "real"
+    assert correct_token("returnn") == "return"  # a typo still is one
+    assert correct_token("refunding") == "refund"  # stem of a vocabulary word
+    text, _ = normalise("bought it 3 months ago, it broke after a day")
+    assert "long duration ago" in text and "after duration" in text
+
+
+def test_holdout2_written_before_the_classifier_was_generalised() -> None:
+    holdout = Path(__file__).parent / "fixtures" / "guide" / "holdout2.jsonl"
+    rows = [json.loads(line) for line in holdout.read_text(encoding="utf-8").splitlines() if line]
+    assert len(rows) >= 80
+    right = sum(CLASSIFIER.classify(row["text"]).intent.value == row["intent"] for row in rows)
+    # A floor under the score measured once, at the end (docs/benchmarks.md), not a target.
+    assert right / len(rows) >= HOLDOUT2_FLOOR

@@ -229,3 +229,17 @@ def test_nothing_returnable_offers_no_submit_button(client: TestClient, clock: C
     assert 'id="nothing-returnable"' in html
     fresh = create_order(client, clock.now)
     assert "Start my return" in client.get(f"/r/{_link(client, fresh['id'])}").text
+
+
+def test_items_chosen_in_the_guide_are_prefilled(client: TestClient, clock: Clock) -> None:
+    order, token = _setup(client, clock)
+    jacket, tee = order["lines"][0]["id"], order["lines"][1]["id"]
+    page = client.get(f"/r/{token}", params={"items": f"{jacket},{tee},lin_nope"})
+    assert page.status_code == 200
+    assert f'name="qty_{jacket}" type="number"' in page.text
+    field = page.text.split(f'id="qty_{jacket}"', 1)[1].split(">", 1)[0]
+    assert 'value="1"' in field
+    # Not pre-filled without the parameter; the final-sale tee still has no field at all.
+    plain = client.get(f"/r/{token}").text.split(f'id="qty_{jacket}"', 1)[1].split(">", 1)[0]
+    assert 'value="0"' in plain
+    assert f'name="qty_{tee}"' not in page.text

@@ -1,11 +1,16 @@
 """Intent detection for the self-service guide: deterministic, offline and explainable (pure).
 
 ``RuleClassifier`` cleans a message (greetings, signatures, quoted replies and "sent from my
-phone" lines go), splits it into tokens, corrects typos against the vocabulary the patterns use
-(``difflib``, cached per token), then adds up the weights of the patterns that match. The best
-intent wins when its score reaches ``threshold``; otherwise the message is ``unknown``. Every match
-is kept as evidence, so the guide can say why it understood what it understood. Anything with the
-same ``classify`` signature (a model, say) can stand in for it: see ``Classifier``.
+phone" lines go) and splits it into tokens. Each token is expanded (shorthand), reduced to a
+vocabulary stem ("refunding") or corrected when it is a typo of a word the patterns use
+(``difflib``, cached per token; a typo keeps its first letter and its length within two, and real
+words and inflections are left alone). A synonym lexicon then rewrites the many ways of saying one
+thing ("posted back", "depot", "ran out") to the words the patterns use, and spans of time to
+"duration" / "long duration". Weighted patterns add up per intent; a "don't want to" just before
+a match rules it out. The best intent wins when its score reaches ``threshold``; otherwise the
+message is ``unknown``. Every match (and every negated one) is kept as evidence, so the guide can
+say why it understood what it understood. Anything with the same ``classify`` signature (a model,
+say) can stand in for it: see ``Classifier``.
 """
 
 from __future__ import annotations
@@ -48,9 +53,11 @@ class Classification:
 
     @property
     def secondary(self) -> Intent | None:
-        if len(self.ranked) < 2:
+        # Precedence may have picked an intent that did not score highest.
+        others = [(i, score) for i, score in self.ranked if i is not self.intent]
+        if not others:
             return None
-        second, score = self.ranked[1]
+        second, score = others[0]
         return second if score >= RuleClassifier.threshold else None
 
     def as_dict(self) -> dict[str, object]:
@@ -122,8 +129,9 @@ PATTERNS: tuple[tuple[Intent, float, str], ...] = (
     (
         IN.RETURN_STATUS,
         3.0,
-        r"\b(did|have|has)\b.{0,20}\b(you|u|warehouse|anyone|it)\b.{0,20}"
-        r"\b(receive|received|get|got|arrive|arrived)\b",
+        r"\b(did|have|has)\b.{0,20}\b(you|u|warehouse|anyone|anybody|someone|it)\b.{0,20}"
+        r"\b(receive|received|get|got|arrive|arrived|log|logged|scan|scanned|check|checked"
+        r"|process|processed|sign|signed|open|opened|unpack|unpacked)\b",
     ),
     (IN.RETURN_STATUS, 2.5, r"\b(shipped|sent|mailed|dropped)\b.{0,30}\b(back|off|return)\b"),
     (IN.RETURN_STATUS, 2.0, r"\brma\b"),
@@ -134,11 +142,56 @@ PATTERNS: tuple[tuple[Intent, float, str], ...] = (
         r" way|get there|got there|reached|reach|delivered to you|processed)\b",
     ),
     (IN.RETURN_STATUS, 2.0, r"\b(any news|heard nothing|no update|haven't heard|not heard)\b"),
+    (
+        IN.RETURN_STATUS,
+        3.0,
+        r"\b(is|has|was|did)\b.{0,15}\b(it|return|package|parcel|item|they)\b.{0,10}"
+        r"\b(processed|approved|checked in|logged|delivered|scanned|accepted|arrived)\b",
+    ),
+    (
+        IN.RETURN_STATUS,
+        3.0,
+        r"\b(what happened|happened to|how is|how's|going on)\b.{0,25}\breturn",
+    ),
+    (IN.RETURN_STATUS, 2.5, r"\b(says|shows|showing) (delivered|received)\b"),
+    (IN.RETURN_STATUS, 3.0, r"\b(received by you|update on)\b"),
+    (IN.RETURN_STATUS, 3.0, r"\b(what|which) (stage|step|point)\b|\bwhere\b.{0,15}\bnow\b"),
+    (
+        IN.RETURN_STATUS,
+        2.5,
+        r"\b(courier|carrier|ups|fedex|usps|dhl|post office|driver)\b.{0,15}"
+        r"\b(picked|collected|took|scanned)\b",
+    ),
+    (
+        IN.RETURN_STATUS,
+        2.0,
+        r"\b(package|return|warehouse)\b.{0,40}\b(what now|what next|now what)\b",
+    ),
     (IN.RETURN_STATUS, 1.5, r"\b(package|parcel|box)\b.{0,30}\b(back|return)"),
     # Refund status: money back, when, how much.
     (IN.REFUND_STATUS, 4.0, r"\brefund(ed|s)?\b"),
-    (IN.REFUND_STATUS, 3.5, r"\b(money|cash|funds)\b.{0,15}\bback\b"),
+    (IN.REFUND_STATUS, 3.5, r"\b(money|cash|funds|dollars)\b.{0,15}\bback\b"),
+    (IN.REFUND_STATUS, 3.0, r"\b(where|when)\b.{0,15}\b(my )?(money|cash|funds)\b"),
+    (IN.REFUND_STATUS, 3.0, r"\b(paid back|pay me back|repaid|reimbursed?|reimbursement)\b"),
     (IN.REFUND_STATUS, 3.0, r"\b(where|when|what)\b.{0,20}\brefund"),
+    (
+        IN.REFUND_STATUS,
+        3.0,
+        r"\b(when|where|how long)\b.{0,25}\b(see|get|receive|show|appear)\b.{0,20}"
+        r"\b(credit|money|refund|dollars|funds)\b",
+    ),
+    (
+        IN.REFUND_STATUS,
+        3.0,
+        r"\b(credit|money|refund|dollars|funds)\b.{0,20}\b(show up|appear|come through|arrive"
+        r"|hit|land|post)\b",
+    ),
+    # Waiting for it: "still no refund", "refund hasn't come yet".
+    (
+        IN.REFUND_STATUS,
+        3.0,
+        r"\b(still|yet|haven't|hasn't|not|no)\b.{0,15}\brefund|\brefund\b.{0,25}\b(yet|still)\b",
+    ),
     (
         IN.REFUND_STATUS,
         3.5,
@@ -148,7 +201,13 @@ PATTERNS: tuple[tuple[Intent, float, str], ...] = (
     (IN.REFUND_STATUS, 3.0, r"\b(reimburse|reimbursed|reimbursement|credited|credit back)\b"),
     (IN.REFUND_STATUS, 2.5, r"\b(store credit|gift card)\b.{0,30}\b(when|where|yet|still)\b"),
     (IN.REFUND_STATUS, 2.0, r"\b(charged|charge|paid|payment)\b.{0,30}\b(back|still|yet|when)\b"),
-    (IN.REFUND_STATUS, 1.5, r"\b(bank|card|paypal|account)\b.{0,25}\b(yet|still|not|nothing)\b"),
+    (
+        IN.REFUND_STATUS,
+        2.5,
+        r"\b(bank|card|paypal|account|amex|visa|mastercard|statement)\b.{0,25}"
+        r"\b(yet|still|not|nothing|no)\b",
+    ),
+    (IN.REFUND_STATUS, 2.5, r"\b(not|no|nothing)\b.{0,20}\b(bank|card|paypal|amex|statement)\b"),
     # Start a return: wants to send something back.
     (
         IN.START_RETURN,
@@ -164,6 +223,13 @@ PATTERNS: tuple[tuple[Intent, float, str], ...] = (
     (IN.START_RETURN, 3.0, r"\b(return|send back|exchange)\s+(this|these|the|my|it|them)\b"),
     (IN.START_RETURN, 3.0, r"\b(return (label|link|form|portal|request))\b"),
     (IN.START_RETURN, 3.0, r"\bsend (this|it|them|these|that) back\b"),
+    (
+        IN.START_RETURN,
+        3.0,
+        r"\bsend\b.{0,15}\bback\b|\bhow (to|do i|can i|should i) (return|send)\b",
+    ),
+    (IN.START_RETURN, 3.0, r"\b(replacement|replace it|replace them|a new one)\b"),
+    (IN.START_RETURN, 3.0, r"\b(exchange it|returning)\b"),
     (IN.START_RETURN, 3.0, r"\b(where|how) (do|can|should) i\b.{0,15}\b(return|send)\b"),
     (
         IN.START_RETURN,
@@ -188,33 +254,80 @@ PATTERNS: tuple[tuple[Intent, float, str], ...] = (
         r"|missed|is up)\b",
     ),
     (IN.RETURN_EXCEPTION, 5.0, r"\b(too late|late to return|late return|return late|a bit late)\b"),
-    (IN.RETURN_EXCEPTION, 5.0, r"\b(exception|make an exception|one[- ]time|extension|extend)\b"),
+    (IN.RETURN_EXCEPTION, 5.0, r"\b(exception|make an exception|one[- ]time)\b"),
+    # "Extend" is about the return only with the return nearby ("extend my coupon" is not).
+    (
+        IN.RETURN_EXCEPTION,
+        5.0,
+        r"\b(extension|extend)\b.{0,30}\b(return|window|deadline|period|time)"
+        r"|\b(return|window|deadline|period)\b.{0,30}\b(extension|extend)",
+    ),
+    # "duration" stands for any span of days, weeks or months (see _PHRASES).
     (
         IN.RETURN_EXCEPTION,
         4.5,
-        r"\b(after|over|more than|past|beyond)\s+(the\s+)?(\d+|thirty|sixty|two|three|a few)\s+"
-        r"(days?|weeks|months)\b",
+        r"\b(after|over|more than|past|beyond|outside|exceeded|longer than)\s+(the\s+)?long "
+        r"duration\b",
     ),
-    (IN.RETURN_EXCEPTION, 4.0, r"\b(days? late|weeks? late|(is|it's|its) (been )?(over|past))\b"),
-    (IN.RETURN_EXCEPTION, 3.0, r"\b(still (return|send)|can i still)\b"),
+    (IN.RETURN_EXCEPTION, 4.0, r"\b(duration late|(is|it's) (been )?(over|past))\b"),
+    (IN.RETURN_EXCEPTION, 3.0, r"\b(still (return|send|exchange)|can i still)\b"),
     (
         IN.RETURN_EXCEPTION,
         3.0,
-        r"\b(day \d+|\d+ days (ago|late|now|since)|(it's|its) been (\d+|two|three|a few|over a|a)"
-        r" (days|weeks|months|month)|(return|send) it (in|on) time)\b",
+        r"\b(day \d+|(it's|has|have|it has) been (over |more than |almost |nearly )?"
+        r"long duration(?! since)"
+        r"|(bought|ordered|got|received|purchased|delivered)\b.{0,15}\blong duration ago"
+        r"|(return|send) it (in|on) time|in time)\b",
     ),
+    (IN.RETURN_EXCEPTION, 2.0, r"\blong duration (ago|now)\b"),
+    (
+        IN.RETURN_EXCEPTION,
+        5.0,
+        r"\blong duration (have |has |are |is )?(passed|expired|is up|are up|over)\b",
+    ),
+    (IN.RETURN_EXCEPTION, 3.0, r"\b(grace period|flexib\w*|allow it|let it slide|limit)\b"),
     # A person.
+    # Who they want: words that only ever mean a person at the shop weigh a lot; "someone" or
+    # "person" only with a request (they also appear in "someone at your warehouse signed").
     (
         IN.HUMAN,
         6.0,
-        r"\b(human|person|agent|representative|rep|someone|somebody|real people|live chat|"
-        r"operator|staff|manager|supervisor|customer (service|support|care)|member of your team"
-        r"|human being)\b",
+        r"\b(human|agent|representative|rep|real people|live chat|operator|staff|manager|"
+        r"supervisor|customer (service|support|care)|member of (your|the) team|human being|"
+        r"real person|actual person|live person|someone (real|from your team)|your team)\b",
     ),
-    (IN.HUMAN, 4.0, r"\b(talk|speak|chat|call|phone)\b.{0,15}\b(to|with|me|you)\b"),
-    (IN.HUMAN, 3.0, r"\b(not a bot|stop the bot|you're a bot|are you a bot|useless bot)\b"),
-    (IN.HUMAN, 2.0, r"\b(complaint|complain|escalate)\b"),
+    (IN.HUMAN, 1.5, r"\b(person|someone|somebody|anyone|people)\b"),
+    (
+        IN.HUMAN,
+        4.0,
+        r"\b(talk|speak|chat|call|phone|contact|connect|transfer|put me through|get me|"
+        r"give me)\b.{0,15}\b(to|with|me|you|someone|somebody|person|human|agent)\b",
+    ),
+    (
+        IN.HUMAN,
+        4.0,
+        r"\b(number to call|call me|call you|ring me|call back|callback|email me"
+        r"|get back to me|contact me|reach out)\b",
+    ),
+    (IN.HUMAN, 3.0, r"\b(not a bot|stop the bot|you're a bot|are you a bot|useless bot|robot)\b"),
+    (IN.HUMAN, 4.0, r"\b(complaint|complain|escalate)\b"),
 )
+
+_NEGATED = re.compile(
+    r"\b(don't|do not|didn't|not|no longer|never|no need to)\s+(really\s+)?"
+    r"(want|need|wish|plan|going|trying|looking)\b"
+)
+_NEGATABLE = frozenset({Intent.START_RETURN, Intent.HUMAN})
+
+
+def _negated(text: str, found: re.Match[str]) -> bool:
+    """A "don't want / no need to" that starts shortly before the match (or opens it: "don't
+    want to return" matches from "want")."""
+    start = max(0, found.start() - 30)
+    return any(
+        m.start() < found.start() - start for m in _NEGATED.finditer(text[start : found.end()])
+    )
+
 
 _COMPILED = tuple((intent, weight, re.compile(rx)) for intent, weight, rx in PATTERNS)
 
@@ -310,6 +423,12 @@ VOCABULARY = frozenset(
         "large",
     }
 )
+# Every literal word the patterns use is a word a typo may be corrected to, and a word that is
+# never "corrected" into another ("processed" is not a misspelt "process").
+_PATTERN_WORDS = frozenset(
+    w for _, _, rx in PATTERNS for w in re.findall(r"[a-z']{4,}", re.sub(r"\\[a-zA-Z]", " ", rx))
+)
+VOCABULARY = VOCABULARY | _PATTERN_WORDS
 _VOCAB_LIST = sorted(VOCABULARY)
 # Deliberate spellings of their own, not typos.
 _SHORTHAND = {
@@ -356,7 +475,6 @@ _SHORTHAND = {
     "cuz": "because",
     "bc": "because",
     "b4": "before",
-    "2": "to",
     "tracking#": "tracking",
     "returnd": "returned",
     "returns": "return",
@@ -366,21 +484,169 @@ _SHORTHAND = {
 }
 
 
+# Real words that sit close to a vocabulary word and must not be "corrected" into it.
+_NOT_TYPOS = frozenset(
+    {
+        "except",
+        "expect",
+        "expected",
+        "person",
+        "personal",
+        "parcels",
+        "pause",
+        "return's",
+        "refuse",
+        "retain",
+        "retail",
+        "started",
+        "starting",
+        "status",
+        "store",
+        "period",
+        "weekend",
+        "weekly",
+        "perhaps",
+        "receipt",
+        "another",
+        "other",
+        "whether",
+        "where's",
+        "real",
+        "stuff",
+        "sent",
+        "seen",
+        "told",
+        "tags",
+        "worn",
+        "size",
+        "sizes",
+        "fits",
+    }
+)
+# Past tenses are left alone: "returned" and "received" mean something the patterns ask about.
+_SUFFIXES = ("ing", "es", "s")
+_INFLECTIONS = ("d", "ed", "ing", "s", "es", "er", "ers", "ly")
+
+
 @lru_cache(maxsize=8192)
 def correct_token(token: str) -> str:
-    """The token, its shorthand expansion, or the vocabulary word it is a typo of."""
+    """The token, its shorthand expansion, its stem when the stem is a vocabulary word
+    ("refunding", "agents"), or the vocabulary word it is a typo of. A typo keeps its first
+    letter and its length within two: "except" is not a misspelt "exception"."""
     if token in _SHORTHAND:
         return _SHORTHAND[token]
-    if token in VOCABULARY or len(token) < 4 or token.isdigit():
+    if token in VOCABULARY or len(token) < 4 or token.isdigit() or token in _NOT_TYPOS:
         return token
+    for suffix in _SUFFIXES:
+        stem = token[: -len(suffix)]
+        if token.endswith(suffix) and len(stem) >= 4:
+            for candidate in (stem, stem + "e"):
+                if candidate in VOCABULARY:
+                    return candidate
     cutoff = 0.8 if len(token) < 7 else 0.75
-    close = difflib.get_close_matches(token, _VOCAB_LIST, n=1, cutoff=cutoff)
-    return close[0] if close else token
+    for close in difflib.get_close_matches(token, _VOCAB_LIST, n=3, cutoff=cutoff):
+        # An inflection ("opened") is not a typo of its stem ("open").
+        inflection = any(token == close + end or close == token + end for end in _INFLECTIONS)
+        if close[0] == token[0] and abs(len(close) - len(token)) <= 2 and not inflection:
+            return close
+    return token
+
+
+# Phrases rewritten to one canonical word after the tokens are corrected, so a pattern names
+# the idea once instead of every way of saying it.
+_NUMBER = (
+    r"\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
+    r"|thirty|forty|sixty|ninety|a few|few|several|a couple of|couple of|a couple|couple"
+)
+_DURATION = re.compile(rf"\b({_NUMBER})(?:\s+|-)(?:full\s+)?(day|week|month)s?\b")
+_NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "sixty": 60,
+    "ninety": 90,
+}
+_UNIT_DAYS = {"day": 1, "week": 7, "month": 30}
+LONG_DAYS = 14
+"""A span this long or longer may be past a return window ("after a day" is not)."""
+
+
+def _duration(found: re.Match[str]) -> str:
+    amount = found.group(1)
+    n = (
+        int(amount)
+        if amount.isdigit()
+        else _NUMBER_WORDS.get(amount, 1 if amount in ("a", "an") else 3)
+    )
+    return "long duration" if n * _UNIT_DAYS[found.group(2)] >= LONG_DAYS else "duration"
+
+
+# Synonym lexicon: the many ways of saying one thing become the words the patterns use.
+_LEXICON: tuple[tuple[str, str], ...] = (
+    (
+        r"(posted|mailed|shipped|sent|dropped|popped|returned) (it |them |this |these |that )?"
+        r"(back|off)",
+        "sent back",
+    ),
+    (r"(posted|mailed|couriered|lodged) (it|them|this|these|the \w+)", "sent back"),
+    (r"(give|take|bring|hand) (it |them |this |these |that |those )?back", "send it back"),
+    (
+        r"(returns? (department|dept|team|centre|center|facility|office)|depot|distribution "
+        r"cent(er|re)|fulfil?ment cent(er|re)|your (end|side)|your warehouse)",
+        "warehouse",
+    ),
+    (
+        r"(logged|scanned|checked in|signed for|booked in|processed|got|received|delivered) "
+        r"(it |them )?(at|to|by) (you|us|the warehouse|warehouse)",
+        "received by you",
+    ),
+    (r"(box|shipment|parcel|package|pkg|satchel)", "package"),
+    (
+        r"(reached|reach|got to|get to|made it to|landed at|landed with|arrived at|arrived with) "
+        r"(you|us|the warehouse|warehouse)",
+        "received by you",
+    ),
+    (r"((run|ran|running) out of time|out of time|missed the boat)", "too late"),
+    (
+        r"(ran out|run out|went by|went past|has passed|have passed|lapsed|elapsed|gone by)",
+        "passed",
+    ),
+    (
+        r"(checking in on|check in on|following up on|follow up on|chasing( up)?|any word on)",
+        "update on",
+    ),
+    (r"(swap|switch|trade) (it|them|this|these|that|for)", "exchange it"),
+)
+_LEXICON_RX = tuple((re.compile(rf"\b{rx}\b"), word) for rx, word in _LEXICON)
+
+
+def _rewrite(text: str) -> str:
+    """Synonyms become the lexicon's word. Spans of time become one word, "duration", or
+    "long duration" when a return window may have closed in it, so patterns name the idea once
+    instead of every number."""
+    for pattern, word in _LEXICON_RX:
+        text = pattern.sub(word, text)
+    return _DURATION.sub(_duration, text)
 
 
 def normalise(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Lower-cased tokens joined by spaces, with typos corrected; and the corrections made."""
-    tokens = _TOKEN.findall(clean(text).lower().translate(_APOSTROPHES))
+    # "$89" is money: keep it as a word the tokeniser keeps.
+    body = clean(text).lower().translate(_APOSTROPHES).replace("$", " dollars ")
+    tokens = _TOKEN.findall(body)
     out: list[str] = []
     corrections: list[tuple[str, str]] = []
     for token in tokens:
@@ -388,7 +654,7 @@ def normalise(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         if fixed != token:
             corrections.append((token, fixed))
         out.append(fixed)
-    return " ".join(out), tuple(corrections)
+    return _rewrite(" ".join(out)), tuple(corrections)
 
 
 class RuleClassifier:
@@ -403,6 +669,10 @@ class RuleClassifier:
         for intent, weight, pattern in _COMPILED:
             found = pattern.search(normalised)
             if found is None:
+                continue
+            # "I don't want to return it, where's my refund": the return is ruled out.
+            if intent in _NEGATABLE and _negated(normalised, found):
+                evidence.append(Evidence(intent, "negated: " + pattern.pattern, 0.0, ""))
                 continue
             evidence.append(Evidence(intent, pattern.pattern, weight, found.group(0)))
             scores[intent] = scores.get(intent, 0.0) + weight
@@ -419,6 +689,10 @@ class RuleClassifier:
                 corrections,
             )
         best, score = ranked[0]
+        # Asking for a person wins over whatever else the message asks: a person answers both.
+        if best is not Intent.HUMAN and scores.get(Intent.HUMAN, 0.0) >= 5.0:
+            best, score = Intent.HUMAN, scores[Intent.HUMAN]
+            evidence.append(Evidence(best, "precedence: asks for a person", 0.0, ""))
         # Asking to return after the window is a return outside the window, whatever else the
         # message says about returning; and so is a refund question about a return's refund.
         if best is Intent.START_RETURN and scores.get(Intent.RETURN_EXCEPTION, 0.0) >= 3.0:

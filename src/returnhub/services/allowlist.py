@@ -91,7 +91,34 @@ def reason_for_order(session: Session, order: Order) -> str | None:
         .order_by(AllowlistEntry.id)
         .limit(1)
     )
-    if entry is None:
-        return None
+    return None if entry is None else describe(entry)
+
+
+def describe(entry: AllowlistEntry) -> str:
     why = f": {entry.reason}" if entry.reason else ""
     return f"{entry.kind} {entry.value} is allowlisted ({entry.public_id}){why}"
+
+
+def customer_entries(session: Session, customer_id: int) -> list[AllowlistEntry]:
+    """Every entry that can apply to one customer (their order names, their emails), oldest
+    first: one query for callers that need the reason for an order and the customer's history."""
+    names = select(Order.name).where(Order.customer_id == customer_id)
+    emails = select(CustomerEmail.email).where(CustomerEmail.customer_id == customer_id)
+    return list(
+        session.scalars(
+            select(AllowlistEntry)
+            .where(
+                ((AllowlistEntry.kind == "order") & AllowlistEntry.value.in_(names))
+                | ((AllowlistEntry.kind == "email") & AllowlistEntry.value.in_(emails))
+            )
+            .order_by(AllowlistEntry.id)
+        )
+    )
+
+
+def reason_among(entries: list[AllowlistEntry], order: Order) -> str | None:
+    """``reason_for_order`` over entries from ``customer_entries`` for the order's customer."""
+    for entry in entries:
+        if entry.kind == "email" or entry.value == order.name:
+            return describe(entry)
+    return None

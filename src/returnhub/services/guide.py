@@ -17,21 +17,29 @@ identity, eligibility reasons, exception criteria, routing rule trace).
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from returnhub.domain.contact import normalize_email
 from returnhub.domain.errors import DomainError, FieldError, NotFound
 from returnhub.domain.ids import Prefix, new_id
-from returnhub.domain.intents import DEFAULT_CLASSIFIER, Classifier, Intent
+from returnhub.domain.intents import DEFAULT_CLASSIFIER, Classification, Classifier, Intent
 from returnhub.domain.lifecycle import OPEN_STATES, ReturnState
 from returnhub.domain.money import Money
-from returnhub.domain.policy import LineEligibility, Policy, ReasonCode, evaluate_order
+from returnhub.domain.policy import (
+    LineEligibility,
+    LineFacts,
+    OrderFacts,
+    Policy,
+    ReasonCode,
+    evaluate_order,
+)
 from returnhub.domain.routing import VIP_TAG, Contact, routing_facts
 from returnhub.domain.rules import Channel
 from returnhub.services import allowlist, orders, return_links, routing
@@ -43,6 +51,7 @@ from returnhub.store.tables import (
     ConversationMessage,
     Customer,
     Order,
+    OrderLine,
     Return,
 )
 
@@ -63,8 +72,10 @@ CLARIFY = (
 )
 CLARIFY_REPLIES = ["Where's my return?", "Where's my refund?", "Start a return", "Talk to a person"]
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+# An order number has a digit: "my order was late" names no order (and costs no query).
 _ORDER = re.compile(
-    r"(?:#\s*|\border\s*(?:number|no\.?|num)?\s*[:#]?\s*)([A-Za-z0-9-]{3,20})", re.I
+    r"(?:#\s*|\border\s*(?:number|no\.?|num)?\s*[:#]?\s*)((?=[A-Za-z-]*\d)[A-Za-z0-9-]{3,20})",
+    re.I,
 )
 _ZIP_LABELLED = re.compile(
     r"\b(?:zip|postal|post)\s*(?:code)?\s*(?:is|:)?\s*([A-Za-z0-9 -]{3,10})", re.I
@@ -105,6 +116,13 @@ class Turn:
     conversation: Conversation
     text: str
     state: dict[str, Any]
+    customer: Customer | None = None
+    """The verified customer, read with the conversation (one query instead of two)."""
+    also: Intent | None = None
+    returns: list[Return] | None = None
+    """A second request in the same message, answered briefly or named in a handoff."""
+    allowlisted: list[AllowlistEntry] | None = None
+    """The customer's allowlist entries, read once for eligibility and the exception check."""
     trace: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -187,37 +205,54 @@ def handle_message(
     now: datetime,
     classifier: Classifier = DEFAULT_CLASSIFIER,
 ) -> Reply:
-    """Record the customer's message, decide, record and return the guide's reply."""
-    conversation = session.scalar(
-        select(Conversation).where(Conversation.public_id == public_id).with_for_update()
-    )
-    if conversation is None:
+    """Record the customer's message, decide, record and return the guide's reply.
+
+    Round trips are the cost of a turn on PostgreSQL, so the conversation and its verified
+    customer come in one query, and both messages go in one INSERT without RETURNING.
+    """
+    row = session.execute(
+        select(Conversation, Customer)
+        .outerjoin(Customer, Customer.id == Conversation.customer_id)
+        .where(Conversation.public_id == public_id)
+        .with_for_update(of=Conversation)
+    ).first()
+    if row is None:
         get(session, public_id)  # raises the NotFound
         raise AssertionError("unreachable")
+    conversation, customer = row[0], row[1]
     turn = Turn(session, settings, policy, now, conversation, text, dict(conversation.state or {}))
-    # Both messages are added after deciding, so they go to the database in one INSERT.
-    asked = ConversationMessage(
-        conversation_id=conversation.id, role="customer", text=text, created_at=now
-    )
+    turn.customer = customer
     reply = _decide(turn, classifier)
     reply.facts = {**turn.facts, **reply.facts}
     reply.trace = turn.trace + reply.trace
     conversation.state = turn.state
     conversation.updated_at = now
-    session.add(asked)
-    session.add(
-        ConversationMessage(
-            conversation_id=conversation.id,
-            role="guide",
-            text=reply.text,
-            intent=reply.intent.value,
-            facts=_jsonable(reply.facts),
-            trace=_jsonable(reply.trace),
-            reply=_jsonable(reply.payload()),
-            created_at=now,
-        )
-    )
     session.flush()
+    session.execute(
+        insert(ConversationMessage),
+        [
+            {
+                "conversation_id": conversation.id,
+                "role": "customer",
+                "text": text,
+                "intent": "",
+                "facts": {},
+                "trace": [],
+                "reply": {},
+                "created_at": now,
+            },
+            {
+                "conversation_id": conversation.id,
+                "role": "guide",
+                "text": reply.text,
+                "intent": reply.intent.value,
+                "facts": _jsonable(reply.facts),
+                "trace": _jsonable(reply.trace),
+                "reply": _jsonable(reply.payload()),
+                "created_at": now,
+            },
+        ],
+    )
     return reply
 
 
@@ -258,17 +293,31 @@ def _decide(turn: Turn, classifier: Classifier) -> Reply:
 
     # An answer to our own question keeps the intent we were pursuing, unless the customer
     # clearly asked for something else.
-    if awaiting and intent in (Intent.UNKNOWN, state.get("pending_intent")):
+    returning = (Intent.START_RETURN, Intent.RETURN_EXCEPTION)
+    # "Which order/item?" answers often read as returning ("the jeans, they don't fit"): the
+    # same flow, which checks the window (and an exception) by itself.
+    second: Intent | None = None
+    if awaiting in ("order", "item") and intent in returning:
+        intent = Intent(state.get("pending_intent") or intent)
+        turn.step("continue", awaiting=awaiting, intent=intent.value)
+    elif awaiting and intent in (Intent.UNKNOWN, state.get("pending_intent")):
         intent = Intent(state.get("pending_intent") or Intent.UNKNOWN)
         turn.step("continue", awaiting=awaiting, intent=intent.value)
-    elif awaiting and awaiting != "identity":
-        state.pop("awaiting", None)
-        state.pop("order_id", None)
+    else:
+        if awaiting and awaiting != "identity":
+            state.pop("awaiting", None)
+            state.pop("order_id", None)
+        second = _second_intent(result)
     turn.facts["intent"] = intent.value
     turn.facts["intent_score"] = result.score
+    if second is not None:
+        turn.facts["also_intent"] = second.value
 
-    if intent is Intent.HUMAN:
+    # A person wins over anything else in the same message; the handoff says what else they
+    # asked, so whoever picks it up answers that too.
+    if Intent.HUMAN in (intent, second):
         state["unclear"] = 0
+        turn.also = second if intent is Intent.HUMAN else intent
         return _handoff(turn, Intent.HUMAN, "the customer asked for a person")
     if intent is Intent.UNKNOWN and awaiting != "identity":
         state["unclear"] = int(state.get("unclear", 0)) + 1
@@ -282,6 +331,8 @@ def _decide(turn: Turn, classifier: Classifier) -> Reply:
         )
     state["unclear"] = 0
 
+    if second is not None:
+        state["also_intent"] = second.value  # kept while the guide verifies who they are
     customer = _verified_customer(turn)
     if customer is None:
         if intent is not Intent.UNKNOWN:
@@ -304,32 +355,91 @@ def _decide(turn: Turn, classifier: Classifier) -> Reply:
     if state.get("awaiting") == "identity":
         state.pop("awaiting", None)
 
-    status_intents = {Intent.RETURN_STATUS: _return_status, Intent.REFUND_STATUS: _refund_status}
-    if intent in status_intents:
-        reply = status_intents[intent](turn, customer)
-        # "Where's my return, and when do I get my refund?": both are answers from the ledger,
-        # so answer both (chat and email; SMS keeps to the first).
-        second = result.secondary
-        if second in status_intents and second is not intent and not turn.short:
-            extra = status_intents[second](turn, customer)
-            turn.step("second_intent", intent=second.value)
-            reply.text = f"{reply.text}\n\n{extra.text}"
-            reply.actions += extra.actions
-            reply.quick_replies = [q for q in reply.quick_replies if q in extra.quick_replies]
-        return reply
-    if intent in (Intent.START_RETURN, Intent.RETURN_EXCEPTION):
-        return _start_return(turn, customer, intent)
-    return Reply(turn.say(CLARIFY), Intent.UNKNOWN, quick_replies=list(CLARIFY_REPLIES))
+    second = Intent(state.pop("also_intent")) if state.get("also_intent") else None
+    turn.also = second if second is not intent else None
+    if intent is Intent.RETURN_STATUS:
+        reply = _return_status(turn, customer)
+    elif intent is Intent.REFUND_STATUS:
+        reply = _refund_status(turn, customer)
+    elif intent in returning:
+        reply = _start_return(turn, customer, intent)
+    else:
+        return Reply(turn.say(CLARIFY), Intent.UNKNOWN, quick_replies=list(CLARIFY_REPLIES))
+    if turn.also is not None and reply.handoff is None:
+        _add_brief(turn, customer, reply, turn.also)
+    return reply
+
+
+SECOND_INTENT_MIN_SCORE = 3.0
+ALSO_WORDS = {
+    Intent.RETURN_STATUS: "the status of a return",
+    Intent.REFUND_STATUS: "a refund",
+    Intent.START_RETURN: "starting a return",
+    Intent.RETURN_EXCEPTION: "a return outside the window",
+    Intent.HUMAN: "talking to a person",
+}
+
+
+def _second_intent(result: Classification) -> Intent | None:
+    """A second, distinct request in the same message, when the classifier is sure enough of it.
+    Starting a return and a late return are one flow (it checks the window itself)."""
+    # The classifier's precedence may have picked an intent that did not score highest, so the
+    # second request is the best-ranked one that is not the first.
+    others = [(i, score) for i, score in result.ranked if i is not result.intent]
+    if not others:
+        return None
+    second, score = others[0]
+    if score < SECOND_INTENT_MIN_SCORE or Intent.UNKNOWN in (result.intent, second):
+        return None
+    returning = {Intent.START_RETURN, Intent.RETURN_EXCEPTION}
+    if {result.intent, second} <= returning:
+        return None
+    return second
+
+
+def _add_brief(turn: Turn, customer: Customer, reply: Reply, second: Intent) -> None:
+    """Answer the second request in a sentence (statuses), or offer it as a quick reply (flows
+    that need their own turns). On SMS the sentence goes only if the whole reply still fits."""
+    extra: Reply | None = None
+    offer = {
+        Intent.START_RETURN: (
+            "Start a return",
+            'If you\'d also like to start a return, tap "Start a return".',
+            'Reply "start a return" to begin one.',
+        ),
+        Intent.RETURN_EXCEPTION: (
+            "Return after the window",
+            'About returning something after the window closed: tap "Return after the '
+            "window\" and I'll check whether an exception is possible.",
+            'Reply "return after the window" for a late return.',
+        ),
+    }
+    if second is Intent.RETURN_STATUS:
+        extra = _return_status(turn, customer, brief=True)
+    elif second is Intent.REFUND_STATUS:
+        extra = _refund_status(turn, customer, brief=True)
+    if extra is not None:
+        long_extra, short_extra, quick = extra.text, extra.text, extra.quick_replies[:1]
+        reply.actions += extra.actions
+    elif second in offer:
+        quick_reply, long_extra, short_extra = offer[second]
+        quick = [quick_reply]
+    else:
+        return
+    sep = " " if turn.short else "\n\n"
+    combined = f"{reply.text}{sep}{short_extra if turn.short else long_extra}"
+    fits = not turn.short or len(combined) <= SMS_MAX
+    if fits:
+        reply.text = combined
+    reply.quick_replies = list(dict.fromkeys([*quick, *reply.quick_replies]))
+    turn.step("second_intent", intent=second.value, answered="brief" if fits else "offered")
 
 
 # ---- identity -----------------------------------------------------------------------------------
 
 
 def _verified_customer(turn: Turn) -> Customer | None:
-    key = turn.conversation.customer_id
-    if key is None:
-        return None
-    return turn.session.get(Customer, key)
+    return turn.customer
 
 
 def _normal_zip(value: str) -> str:
@@ -444,6 +554,7 @@ def _verified(turn: Turn, customer_key: int, how: str, order: Order | None) -> C
         state["order_id"] = order.public_id
     customer = turn.session.get(Customer, customer_key)
     assert customer is not None
+    turn.customer = customer
     return customer
 
 
@@ -469,12 +580,15 @@ def _customer_returns(turn: Turn, customer: Customer) -> list[Return]:
     query = (
         select(Return)
         .where(Return.customer_id == customer.id)
-        .options(selectinload(Return.order))
+        .options(joinedload(Return.order))
         .order_by(Return.created_at.desc(), Return.id.desc())
         .limit(20)
     )
     order_id = turn.state.get("order_id")
-    returns = list(turn.session.scalars(query))
+    # Read once a turn: a second question in the same message (status and refund) reuses it.
+    if turn.returns is None:
+        turn.returns = list(turn.session.scalars(query))
+    returns = turn.returns
     if order_id:
         mine = [r for r in returns if r.order.public_id == order_id]
         returns = mine or returns
@@ -525,17 +639,17 @@ def _return_facts(ret: Return) -> dict[str, Any]:
     }
 
 
-def _return_status(turn: Turn, customer: Customer) -> Reply:
+def _return_status(turn: Turn, customer: Customer, brief: bool = False) -> Reply:
     returns = _customer_returns(turn, customer)
     open_ = [r for r in returns if ReturnState(r.state) in OPEN_STATES]
-    shown = open_ or returns[:1]
+    shown = (open_ or returns)[:1] if brief else open_ or returns[:1]
     turn.facts["returns"] = [_return_facts(r) for r in shown]
     turn.step("returns", open=len(open_), total=len(returns))
     if not shown:
         return Reply(
             turn.say(
                 "I don't see any returns for you yet. Would you like to start one?",
-                "No returns found. Reply START to begin one.",
+                'No returns found. Reply "start a return" to begin one.',
             ),
             Intent.RETURN_STATUS,
             quick_replies=["Start a return", "Talk to a person"],
@@ -560,11 +674,13 @@ def _return_status(turn: Turn, customer: Customer) -> Reply:
     )
 
 
-def _refund_status(turn: Turn, customer: Customer) -> Reply:
+def _refund_status(turn: Turn, customer: Customer, brief: bool = False) -> Reply:
     days = turn.settings.guide_refund_days_after_receipt
     returns = [r for r in _customer_returns(turn, customer) if r.refund_amount > 0]
     live = [r for r in returns if r.refund_state in ("pending", "issued")]
     shown = [r for r in live if r.refund_state == "pending"] or live[:1]
+    if brief:
+        shown = shown[:1]
     turn.facts["refund_days_after_receipt"] = days
     lines: list[str] = []
     facts: list[dict[str, Any]] = []
@@ -625,10 +741,14 @@ def _pick_order(turn: Turn, customer: Customer) -> Order | Reply:
         turn.step("order_not_found", order=token)
         turn.state.pop("order_id", None)
     if turn.state.get("order_id"):
-        order = session.scalar(
-            select(Order)
-            .where(Order.public_id == turn.state["order_id"], Order.customer_id == customer.id)
-            .options(selectinload(Order.lines))
+        order = (
+            session.scalars(
+                select(Order)
+                .where(Order.public_id == turn.state["order_id"], Order.customer_id == customer.id)
+                .options(joinedload(Order.lines))
+            )
+            .unique()
+            .one_or_none()
         )
         if order is not None:
             return order
@@ -636,10 +756,10 @@ def _pick_order(turn: Turn, customer: Customer) -> Order | Reply:
         session.scalars(
             select(Order)
             .where(Order.customer_id == customer.id)
-            .options(selectinload(Order.lines))
+            .options(joinedload(Order.lines))
             .order_by(Order.placed_at.desc(), Order.id.desc())
             .limit(5)
-        )
+        ).unique()
     )
     words = set(turn.text.lower().split())
     by_item = [o for o in recent if any(_line_mentioned(line.title, words) for line in o.lines)]
@@ -676,39 +796,230 @@ def _line_mentioned(title: str, words: set[str]) -> bool:
     return any(len(w) > 3 and w.strip(".,!?").rstrip("s") in words_of(title) for w in words)
 
 
-def words_of(title: str) -> set[str]:
-    return {w.rstrip("s") for w in re.findall(r"[a-z]+", title.lower()) if len(w) > 3}
+def words_of(title: str, shortest: int = 4) -> set[str]:
+    return {w.rstrip("s") for w in re.findall(r"[a-z]+", title.lower()) if len(w) >= shortest}
 
 
 def _start_return(turn: Turn, customer: Customer, intent: Intent) -> Reply:
-    turn.state["pending_intent"] = intent.value
+    state = turn.state
+    answering_item = state.get("awaiting") == "item"
+    state["pending_intent"] = intent.value
     picked = _pick_order(turn, customer)
     if isinstance(picked, Reply):
         picked.intent = intent
         return picked
     order = picked
-    turn.state.pop("awaiting", None)
-    turn.state.pop("pending_intent", None)
+    if answering_item and state.get("order_id") != state.get("item_order"):
+        answering_item = False  # they named another order instead: start its items afresh
+    state.pop("awaiting", None)
     turn.facts["order"] = order.name
-    verdicts = evaluate_order(orders.order_facts(turn.session, order), turn.policy, turn.now)
-    words = set(turn.text.lower().split())
-    named = [
-        v
-        for v, line in zip(verdicts, order.lines, strict=True)
-        if _line_mentioned(line.title, words)
-    ]
-    considered = named or verdicts
-    eligible = [v for v in considered if v.eligible]
-    turn.facts["eligibility"] = [_verdict_facts(v) for v in considered]
+    verdicts = evaluate_order(_order_facts(turn, customer, order), turn.policy, turn.now)
+    lines = [ItemChoice(line, v) for line, v in zip(order.lines, verdicts, strict=True)]
+    exception = _exception_check(turn, customer, [c.verdict for c in lines])
+    if answering_item:
+        chosen = _chosen_items(turn, lines)
+        if chosen is None:
+            return _item_not_understood(turn, order, lines, intent)
+    else:
+        words = set(turn.text.lower().split())
+        chosen = [c for c in lines if _line_mentioned(c.line.title, words)]
+        # Ask only when the answer changes the outcome: two or more lines that could go back now
+        # (or with the exception the criteria would grant). Otherwise every line is considered
+        # and the reply says which can go back and why the others can't.
+        actionable = [c for c in lines if c.actionable(exception.granted)]
+        if not chosen and len(actionable) >= 2:
+            return _ask_item(turn, order, actionable, intent)
+    for key in ("pending_intent", "item_order", "item_choices", "item_retries"):
+        state.pop(key, None)
+    considered = chosen or lines
+    eligible = [c for c in considered if c.verdict.eligible]
+    turn.facts["eligibility"] = [_verdict_facts(c) for c in considered]
     turn.step("eligibility", order=order.name, eligible=len(eligible), lines=len(considered))
     if eligible:
-        return _send_link(turn, order, intent, exception=None)
+        blocked = [c for c in considered if not c.verdict.eligible]
+        return _send_link(turn, order, intent, None, eligible if chosen else [], blocked)
     # Lines kept back only by the window (not final sale, not undelivered, not used up) may get
     # an exception; the rest can only be explained.
-    late = [v for v in considered if v.returnable_quantity > 0 and _only_window_closed(v)]
+    late = [c for c in considered if c.late]
     if late:
-        return _exception(turn, customer, order, late)
+        return _exception(turn, order, exception, late, [c for c in considered if not c.late])
     return _not_eligible(turn, order, considered, intent)
+
+
+@dataclass(frozen=True)
+class ItemChoice:
+    line: OrderLine
+    verdict: LineEligibility
+
+    @property
+    def late(self) -> bool:
+        """Held back by a closed window and nothing else."""
+        v = self.verdict
+        return v.returnable_quantity > 0 and _only_window_closed(v)
+
+    def actionable(self, exception_granted: bool) -> bool:
+        return self.verdict.eligible or (exception_granted and self.late)
+
+    @property
+    def name(self) -> str:
+        variant = f" ({self.line.variant})" if self.line.variant else ""
+        return f"{self.line.title}{variant}"
+
+
+_ALL_ITEMS = re.compile(r"\b(all|both|everything|every ?thing|every item|the lot|whole order)\b")
+_EXCEPT = re.compile(r"\b(except|but|not|apart from|other than|without|minus)\b")
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "last": -1}
+_ITEM_STOPWORDS = frozenset(
+    {"the", "and", "one", "ones", "item", "items", "please", "pls", "return", "want", "them"}
+)
+MAX_ITEM_OPTIONS = 9
+
+
+def _ask_item(turn: Turn, order: Order, options: list[ItemChoice], intent: Intent) -> Reply:
+    options = options[:MAX_ITEM_OPTIONS]
+    state = turn.state
+    state["awaiting"] = "item"
+    state["item_order"] = order.public_id
+    state["item_choices"] = [c.line.public_id for c in options]
+    state.setdefault("item_retries", 0)
+    turn.step("ask_item", order=order.name, options=[c.name for c in options])
+    listed = "\n".join(f"{n}. {c.name}" for n, c in enumerate(options, 1))
+    short_list = " ".join(f"{n}) {c.line.title[:28]}" for n, c in enumerate(options, 1))
+    return Reply(
+        turn.say(
+            f"Which item(s) from order {order.name} would you like to return?\n{listed}\n"
+            'Reply with the number(s) or the name(s), or "all".',
+            f"Which item(s) from {order.name}? {short_list}. Reply with number(s) or ALL.",
+        ),
+        intent,
+        quick_replies=[c.name for c in options] + ["All of them"],
+    )
+
+
+def _item_not_understood(
+    turn: Turn, order: Order, lines: list[ItemChoice], intent: Intent
+) -> Reply:
+    state = turn.state
+    state["item_retries"] = int(state.get("item_retries", 0)) + 1
+    if state["item_retries"] >= 2:
+        for key in ("pending_intent", "item_order", "item_choices", "item_retries", "awaiting"):
+            state.pop(key, None)
+        return _handoff(
+            turn,
+            intent,
+            f"could not tell which item of order {order.name} the customer means",
+            lead="Sorry, I still couldn't tell which item you mean.",
+            short_lead="Sorry, I couldn't tell which item.",
+        )
+    by_id = {c.line.public_id: c for c in lines}
+    options = [by_id[i] for i in state.get("item_choices", []) if i in by_id] or lines
+    reply = _ask_item(turn, order, options, intent)
+    reply.text = turn.say(
+        "Sorry, I couldn't tell which item you mean. " + reply.text,
+        "Sorry, which item? " + reply.text,
+    )
+    return reply
+
+
+def _chosen_items(turn: Turn, lines: list[ItemChoice]) -> list[ItemChoice] | None:
+    """The lines an answer to "which item?" picks: by number (as listed), by name (typos
+    tolerated), "all"/"both", several at once, or all but some ("all except the tee"). None
+    when nothing in the answer points at a line."""
+    by_id = {c.line.public_id: c for c in lines}
+    listed = [by_id[i] for i in turn.state.get("item_choices", []) if i in by_id]
+    text = turn.text.lower()
+    split = _EXCEPT.search(text)
+    head = text[: split.start()] if split else text
+    excluded_text = text[split.end() :] if split else ""
+    picked: list[ItemChoice] = []
+    how: list[str] = []
+    if _ALL_ITEMS.search(head):
+        picked, how = list(listed or lines), ["all"]
+    for number in _numbers(head, len(listed)):
+        if listed[number] not in picked:
+            picked.append(listed[number])
+            how.append(f"number {number + 1}")
+    for choice, matched in _named(head, lines):
+        if choice not in picked:
+            picked.append(choice)
+            how.append(f"name {matched!r}")
+    excluded = [c for c, _ in _named(excluded_text, lines)] + [
+        listed[n] for n in _numbers(excluded_text, len(listed))
+    ]
+    if excluded:
+        picked = [c for c in picked if c not in excluded]
+        how.append("except " + ", ".join(c.name for c in excluded))
+    turn.step("items_chosen", answer=turn.text[:200], how=how, items=[c.name for c in picked])
+    if not picked:
+        return None
+    turn.facts["items"] = [c.name for c in picked]
+    return picked
+
+
+def _numbers(text: str, count: int) -> list[int]:
+    """Zero-based positions named by digits or ordinals, within the listed count."""
+    found: list[int] = []
+    for token in re.findall(r"[a-z]+|\d+", text):
+        if token.isdigit() and len(token) <= 2:
+            position = int(token) - 1
+        elif token in _ORDINALS:
+            position = _ORDINALS[token] - 1 if _ORDINALS[token] > 0 else count - 1
+        else:
+            continue
+        if 0 <= position < count and position not in found:
+            found.append(position)
+    return found
+
+
+def _named(text: str, lines: list[ItemChoice]) -> list[tuple[ItemChoice, str]]:
+    """Lines whose title or variant words the text names, typos tolerated; when one line matches
+    more words than another that shares a word ("rain jacket" against "denim jacket"), the
+    better match wins."""
+    tokens = [t.rstrip("s") for t in re.findall(r"[a-z]+", text) if len(t) > 2]
+    tokens = [t for t in tokens if t not in _ITEM_STOPWORDS]
+    scored: list[tuple[int, ItemChoice, str]] = []
+    for choice in lines:
+        vocabulary = words_of(f"{choice.line.title} {choice.line.variant or ''}", 3)
+        hits = [
+            t
+            for t in tokens
+            if t in vocabulary or difflib.get_close_matches(t, vocabulary, n=1, cutoff=0.8)
+        ]
+        if hits:
+            scored.append((len(hits), choice, " ".join(hits)))
+    if not scored:
+        return []
+    # A word shared by several lines only counts where nothing names a line more precisely.
+    best: dict[str, int] = {}
+    for score, _, matched in scored:
+        for word in matched.split():
+            best[word] = max(best.get(word, 0), score)
+    return [
+        (choice, matched)
+        for score, choice, matched in scored
+        if any(best[w] == score for w in matched.split())
+    ]
+
+
+def _order_facts(turn: Turn, customer: Customer, order: Order) -> OrderFacts:
+    """``orders.order_facts``, but the allowlist is read for the whole customer in the same one
+    query, so the exception check needs no query of its own."""
+    returned = orders.returned_quantities(turn.session, order)
+    if turn.allowlisted is None:
+        turn.allowlisted = allowlist.customer_entries(turn.session, customer.id)
+    return OrderFacts(
+        delivered_at=order.delivered_at,
+        lines=[
+            LineFacts(
+                line_id=line.public_id,
+                quantity=line.quantity,
+                final_sale=line.final_sale,
+                returned_quantity=returned.get(line.id, 0),
+            )
+            for line in order.lines
+        ],
+        allowlist_reason=allowlist.reason_among(turn.allowlisted, order),
+    )
 
 
 def _only_window_closed(v: LineEligibility) -> bool:
@@ -716,59 +1027,102 @@ def _only_window_closed(v: LineEligibility) -> bool:
     return ReasonCode.WINDOW_CLOSED in codes and codes <= {ReasonCode.WINDOW_CLOSED}
 
 
-def _verdict_facts(v: LineEligibility) -> dict[str, Any]:
+def _reasons(v: LineEligibility) -> list[str]:
+    return sorted({r.message for o in v.outcomes.values() for r in o.reasons})
+
+
+def _verdict_facts(c: ItemChoice) -> dict[str, Any]:
+    v = c.verdict
     return {
         "line_id": v.line_id,
+        "item": c.name,
         "eligible": v.eligible,
         "returnable_quantity": v.returnable_quantity,
-        "reasons": sorted({r.message for o in v.outcomes.values() for r in o.reasons}),
+        "reasons": _reasons(v),
     }
 
 
-def _send_link(turn: Turn, order: Order, intent: Intent, exception: str | None) -> Reply:
+def _why_not(items: list[ItemChoice]) -> str:
+    return " ".join(
+        f"{c.line.title} can't be returned: {'; '.join(_reasons(c.verdict)[:2])}." for c in items
+    )
+
+
+def _send_link(
+    turn: Turn,
+    order: Order,
+    intent: Intent,
+    exception: str | None,
+    items: list[ItemChoice],
+    blocked: list[ItemChoice],
+) -> Reply:
     link = return_links.for_order(turn.settings, order, False, turn.now)
+    # The portal pre-fills the chosen lines; the link itself (the signed part) is unchanged.
+    url = link.url + ("?items=" + ",".join(c.line.public_id for c in items) if items else "")
     turn.facts["return_link_expires_at"] = link.expires_at
-    turn.step("return_link", order=order.name)
+    turn.step("return_link", order=order.name, items=[c.name for c in items])
     lead = (
         "Good news: I've made an exception for your order. "
         if exception
         else "I've created a return link for you. "
     )
-    long = (
-        f"{lead}Start your return for order {order.name} here: [return link]({link.url}) "
-        f"(valid until {link.expires_at:%b %d, %Y}). You'll choose the items and how you'd like "
-        "to be refunded."
+    names = ", ".join(c.line.title for c in items)
+    picked = (
+        f"I've selected {names} for you; choose how you'd like to be refunded."
+        if items
+        else "You'll choose the items and how you'd like to be refunded."
     )
-    short = f"{lead.strip()} Return order {order.name}: {link.url}"
+    long = (
+        f"{lead}Start your return for order {order.name} here: [return link]({url}) "
+        f"(valid until {link.expires_at:%b %d, %Y}). {picked}"
+    )
+    if blocked:
+        long += " " + _why_not(blocked)
+    # The link must survive the SMS limit whole: the item names go first when there is room.
+    short = f"{lead.strip()} Return {order.name}: {url}"
+    if items and len(short) + len(names) + 3 <= SMS_MAX:
+        short = f"{lead.strip()} Return {names} from {order.name}: {url}"
+    if len(short) > SMS_MAX:
+        short = f"Return {order.name}: {link.url}"
     actions: list[dict[str, Any]] = [
-        {"type": "return_link_created", "order": order.name, "url": link.url}
+        {
+            "type": "return_link_created",
+            "order": order.name,
+            "url": url,
+            "items": [c.line.public_id for c in items],
+        }
     ]
     if exception:
         actions.insert(0, {"type": "allowlisted", "order": order.name, "entry": exception})
     return Reply(turn.say(long, short), intent, actions=actions)
 
 
-def _exception(
-    turn: Turn, customer: Customer, order: Order, verdicts: list[LineEligibility]
-) -> Reply:
+@dataclass(frozen=True)
+class ExceptionCheck:
+    granted: bool
+    why: str
+    checks: dict[str, Any]
+
+
+def _exception_check(
+    turn: Turn, customer: Customer, verdicts: list[LineEligibility]
+) -> ExceptionCheck:
+    """Whether the merchant's criteria would grant an exception for this order (no side effect;
+    the allowlist was read with the order's facts, so this costs no query)."""
     s = turn.settings
-    ends = [o.window_ends_at for v in verdicts for o in v.outcomes.values() if o.window_ends_at]
+    ends = [
+        o.window_ends_at
+        for v in verdicts
+        if v.returnable_quantity > 0 and _only_window_closed(v)
+        for o in v.outcomes.values()
+        if o.window_ends_at
+    ]
     closed_at = max(ends) if ends else None
     vip = VIP_TAG in (customer.tags or [])
     days_late = (turn.now - closed_at).days if closed_at else None
     within_grace = days_late is not None and days_late <= s.guide_exception_grace_days
-    names = select(Order.name).where(Order.customer_id == customer.id)
-    previous = int(
-        turn.session.scalar(
-            select(func.count())
-            .select_from(AllowlistEntry)
-            .where(
-                AllowlistEntry.created_by == GUIDE_ACTOR,
-                AllowlistEntry.kind == "order",
-                AllowlistEntry.value.in_(names),
-            )
-        )
-        or 0
+    previous = sum(
+        1 for e in turn.allowlisted or [] if e.created_by == GUIDE_ACTOR and e.kind == "order"
     )
     checks = {
         "vip": {"enabled": s.guide_exception_vip, "value": vip},
@@ -783,34 +1137,52 @@ def _exception(
             "value": previous == 0,
         },
     }
-    qualifies = (s.guide_exception_vip and vip) or within_grace
+    qualifies = closed_at is not None and ((s.guide_exception_vip and vip) or within_grace)
     granted = qualifies and (not s.guide_exception_first_only or previous == 0)
-    turn.facts["exception"] = {"criteria": checks, "granted": granted}
-    turn.step("exception_criteria", granted=granted, **checks)
-    if granted:
-        why = "VIP customer" if s.guide_exception_vip and vip else f"{days_late} days late"
+    why = "VIP customer" if s.guide_exception_vip and vip else f"{days_late} days late"
+    return ExceptionCheck(granted, why, checks)
+
+
+def _exception(
+    turn: Turn,
+    order: Order,
+    check: ExceptionCheck,
+    late: list[ItemChoice],
+    blocked: list[ItemChoice],
+) -> Reply:
+    turn.facts["exception"] = {"criteria": check.checks, "granted": check.granted}
+    turn.step("exception_criteria", granted=check.granted, **check.checks)
+    if check.granted:
         entry = allowlist.add_entry(
             turn.session,
             AllowlistIn(
                 kind="order",
                 value=order.name,
-                reason=f"self-service exception ({why}); conversation "
+                reason=f"self-service exception ({check.why}); conversation "
                 f"{turn.conversation.public_id}",
             ),
             GUIDE_ACTOR,
         )
-        return _send_link(turn, order, Intent.RETURN_EXCEPTION, exception=entry.public_id)
-    return _not_eligible(turn, order, verdicts, Intent.RETURN_EXCEPTION)
+        chosen = late if turn.facts.get("items") else []
+        return _send_link(turn, order, Intent.RETURN_EXCEPTION, entry.public_id, chosen, blocked)
+    return _not_eligible(turn, order, late + blocked, Intent.RETURN_EXCEPTION)
 
 
-def _not_eligible(
-    turn: Turn, order: Order, verdicts: list[LineEligibility], intent: Intent
-) -> Reply:
-    reasons = sorted({r.message for v in verdicts for o in v.outcomes.values() for r in o.reasons})
+def _not_eligible(turn: Turn, order: Order, items: list[ItemChoice], intent: Intent) -> Reply:
     policy = turn.policy.windows
+    if len(items) == 1 or turn.facts.get("items"):
+        why = _why_not(items)
+        short_lead = (
+            f"{items[0].line.title} can't be returned online."
+            if len(items) == 1
+            else f"Those items from {order.name} can't be returned online."
+        )
+    else:
+        reasons = sorted({r for c in items for r in _reasons(c.verdict)})
+        why = f"Order {order.name} can't be returned online: {'; '.join(reasons[:3])}."
+        short_lead = f"Order {order.name} is outside our return policy."
     explanation = (
-        f"Order {order.name} can't be returned online: {'; '.join(reasons[:3])}. Our policy "
-        f"allows returns within {min(policy.values())} days of delivery "
+        f"{why} Our policy allows returns within {min(policy.values())} days of delivery "
         f"({max(policy.values())} days for store credit), and final-sale items can't be returned."
     )
     return _handoff(
@@ -818,7 +1190,7 @@ def _not_eligible(
         intent,
         f"order {order.name} is not eligible for a self-service return",
         lead=explanation,
-        short_lead=f"Order {order.name} is outside our return policy.",
+        short_lead=short_lead,
     )
 
 
@@ -854,6 +1226,8 @@ def _handoff(
     except routing.RulesUnavailable as exc:
         queue, priority, rule_reason = "general", "normal", f"routing rules unavailable: {exc}"
         turn.step("routing", error=str(exc))
+    if turn.also is not None and turn.also is not intent:
+        reason += f"; they also asked about {ALSO_WORDS.get(turn.also, turn.also.value)}"
     handoff = {"queue": queue, "priority": priority, "reason": f"{reason} ({rule_reason})"}
     turn.state["handed_off"] = True
     turn.state["handoff"] = handoff

@@ -151,8 +151,12 @@ def _order_page(
 
 
 @router.get("/{token}")
-def order_page(token: str, request: Request, ctx: Context) -> Response:
-    return _order_page(request, ctx, token)
+def order_page(token: str, request: Request, ctx: Context, items: str = "") -> Response:
+    # ``?items=lin_a,lin_b`` (from the guide's "which item?" answer) pre-fills a quantity of 1
+    # for those lines. It is unsigned on purpose: it only fills in the form, it grants nothing,
+    # and ids that are not returnable lines of this order are ignored by the template.
+    chosen = [i.strip() for i in items.split(",")[:50] if i.strip()]
+    return _order_page(request, ctx, token, values={f"qty_{lid}": "1" for lid in chosen})
 
 
 @router.post("/{token}")
