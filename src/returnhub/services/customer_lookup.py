@@ -9,7 +9,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Integer, String, bindparam, func, literal, select, union_all
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    func,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from returnhub.domain.contact import normalize_phone
@@ -241,44 +251,53 @@ class Profile:
 
 
 def profile(session: Session | Connection, customer_public_id: str) -> Profile | None:
-    """Five prepared Core queries (customer, contacts, returns with items, recent orders, their
-    lines and fulfilments), each built once: statement building and ORM object loading cost
-    more CPU here than the rows themselves."""
+    """Three prepared Core statements (the customer with contacts, returns with items, recent
+    orders with lines and fulfilments), each built once: statement building, round trips and
+    ORM object loading cost more CPU here than the rows themselves."""
     q = _profile_statements()
-    head = session.execute(q.customer, {"public_id": customer_public_id}).first()
-    if head is None:
+    customer: CustomerView | None = None
+    for kind, customer_id, public_id, name, tags, links, value, phone_type in session.execute(
+        q.customer, {"public_id": customer_public_id}
+    ):
+        if kind == "c":
+            customer = CustomerView(customer_id, public_id, name, list(tags or ()), links, [], [])
+        elif customer is not None:
+            if kind == "e":
+                customer.emails.append(EmailView(value))
+            else:
+                customer.phones.append(PhoneView(value, phone_type))
+    if customer is None:
         return None
-    customer_id = int(head[0])
-    emails: list[EmailView] = []
-    phones: list[PhoneView] = []
-    for kind, value, phone_type in session.execute(q.contacts, {"customer_id": customer_id}):
-        if kind == "e":
-            emails.append(EmailView(value))
-        else:
-            phones.append(PhoneView(value, phone_type))
-    customer = CustomerView(
-        customer_id, head[1], head[2], list(head[3] or ()), int(head[4]), emails, phones
-    )
     returns: list[ReturnView] = []
-    for row in session.execute(q.returns, {"customer_id": customer_id}):
+    for row in session.execute(q.returns, {"customer_id": customer.id}):
         if not returns or returns[-1].id != row[0]:
             returns.append(ReturnView._make((*row[:13], [])))
         if row[13] is not None:
             returns[-1].items.append(ReturnItemView(row[13], row[14], row[15]))
-    orders = [
-        OrderView._make((*row, [], []))
-        for row in session.execute(q.orders, {"customer_id": customer_id, "limit": RECENT_ORDERS})
-    ]
-    if orders:
-        by_id = {order.id: order for order in orders}
-        ids = list(by_id)
-        for kind, order_id, *values in session.execute(q.details, {"order_ids": ids}):
-            order = by_id[order_id]
-            if kind == "l":
-                order.lines.append(LineView(*values))
-            else:
-                order.fulfillments.append(FulfillmentView(values[3], values[4]))
-    return Profile(customer, returns, orders)
+    orders: dict[int, OrderView] = {}
+    params = {"customer_id": customer.id, "limit": RECENT_ORDERS}
+    for kind, order_id, *values, placed_at, delivered_at in session.execute(q.orders, params):
+        # Rows come orders first ("c" sorts before "f" and "l"), then their details.
+        if kind == "c":
+            orders[order_id] = OrderView(
+                order_id, values[1], values[2], placed_at, delivered_at, values[4], [], []
+            )
+        elif kind == "l":
+            orders[order_id].lines.append(LineView(*values))
+        else:
+            orders[order_id].fulfillments.append(FulfillmentView(values[3], values[4]))
+    recent = sorted(orders.values(), key=lambda o: (o.placed_at, o.id), reverse=True)
+    return Profile(customer, returns, recent)
+
+
+def _text(value: str) -> Any:
+    """A string constant written into the SQL (tags the rows of a UNION): as a bound
+    parameter PostgreSQL could not always tell its type."""
+    return literal_column(f"'{value}'", String)
+
+
+def _zero() -> Any:
+    return literal_column("0", Integer)
 
 
 class _SearchStatements(NamedTuple):
@@ -315,15 +334,15 @@ def _search_statements() -> _SearchStatements:
     contacts = union_all(
         select(
             CustomerEmail.customer_id.label("customer_id"),
-            literal("e").label("kind"),
+            _text("e").label("kind"),
             CustomerEmail.email.label("value"),
-            literal("").label("phone_type"),
+            _text("").label("phone_type"),
             CustomerEmail.position.label("position"),
             CustomerEmail.id.label("id"),
         ).where(CustomerEmail.customer_id.in_(ids)),
         select(
             CustomerPhone.customer_id,
-            literal("p"),
+            _text("p"),
             CustomerPhone.number,
             CustomerPhone.type,
             CustomerPhone.position,
@@ -358,38 +377,93 @@ def _search_statements() -> _SearchStatements:
 
 class _ProfileStatements(NamedTuple):
     customer: Any
-    contacts: Any
     returns: Any
     orders: Any
-    details: Any
 
 
 @cache
 def _profile_statements() -> _ProfileStatements:
     customer_id = bindparam("customer_id", type_=Integer)
-    links = _linked_systems()
-    contacts = union_all(
+    # The customer row ("c") and its contacts ("e", "p") in one result. The contacts select
+    # the customer by public id themselves: no second round trip for its key.
+    key = (
+        select(Customer.id)
+        .where(Customer.public_id == bindparam("public_id", type_=String))
+        .scalar_subquery()
+    )
+    nothing = null()
+    people = union_all(
         select(
-            literal("e").label("kind"),
-            CustomerEmail.email.label("value"),
-            literal("").label("phone_type"),
-            CustomerEmail.position.label("position"),
-            CustomerEmail.id.label("id"),
-        ).where(CustomerEmail.customer_id == customer_id),
+            _text("c").label("kind"),
+            Customer.id.label("customer_id"),
+            Customer.public_id.label("public_id"),
+            Customer.name.label("name"),
+            Customer.tags.label("tags"),
+            _linked_systems().label("links"),
+            _text("").label("value"),
+            _text("").label("phone_type"),
+            _zero().label("position"),
+            _zero().label("id"),
+        ).where(Customer.public_id == bindparam("public_id", type_=String)),
         select(
-            literal("p"),
+            _text("e"),
+            CustomerEmail.customer_id,
+            nothing,
+            nothing,
+            nothing,
+            nothing,
+            CustomerEmail.email,
+            _text(""),
+            CustomerEmail.position,
+            CustomerEmail.id,
+        ).where(CustomerEmail.customer_id == key),
+        select(
+            _text("p"),
+            CustomerPhone.customer_id,
+            nothing,
+            nothing,
+            nothing,
+            nothing,
             CustomerPhone.number,
             CustomerPhone.type,
             CustomerPhone.position,
             CustomerPhone.id,
-        ).where(CustomerPhone.customer_id == customer_id),
+        ).where(CustomerPhone.customer_id == key),
     ).subquery()
-    # Lines and fulfilments of the recent orders in one round trip: the columns of the
-    # fulfilment rows ride in the line columns (variant carries tracking, sku the carrier).
-    order_ids: Any = bindparam("order_ids", expanding=True)
-    details = union_all(
+    # The recent orders ("c"), their lines ("l") and fulfilments ("f") in one result, the
+    # detail rows joined to the limited set of orders (no list of ids sent back and forth).
+    recent = (
         select(
-            literal("l").label("kind"),
+            Order.id,
+            Order.public_id,
+            Order.name,
+            Order.currency,
+            Order.placed_at,
+            Order.delivered_at,
+        )
+        .where(Order.customer_id == customer_id)
+        .order_by(Order.placed_at.desc(), Order.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .cte("recent")
+    )
+    no_time = null()
+    orders = union_all(
+        select(
+            _text("c").label("kind"),
+            recent.c.id.label("order_id"),
+            recent.c.id.label("id"),
+            recent.c.public_id.label("public_id"),
+            recent.c.name.label("title"),
+            _text("").label("variant"),
+            recent.c.currency.label("sku"),
+            _zero().label("quantity"),
+            _zero().label("unit_price"),
+            _zero().label("position"),
+            recent.c.placed_at.label("placed_at"),
+            recent.c.delivered_at.label("delivered_at"),
+        ),
+        select(
+            _text("l"),
             OrderLine.order_id,
             OrderLine.id,
             OrderLine.public_id,
@@ -398,28 +472,37 @@ def _profile_statements() -> _ProfileStatements:
             OrderLine.sku,
             OrderLine.quantity,
             OrderLine.unit_price,
-            OrderLine.position.label("position"),
-        ).where(OrderLine.order_id.in_(order_ids)),
+            OrderLine.position,
+            no_time,
+            no_time,
+        ).join(recent, recent.c.id == OrderLine.order_id),
+        # Fulfilment columns ride in the line columns: variant carries tracking, sku the carrier.
         select(
-            literal("f"),
+            _text("f"),
             Fulfillment.order_id,
             Fulfillment.id,
-            literal(""),
-            literal(""),
+            _text(""),
+            _text(""),
             Fulfillment.tracking_number,
             Fulfillment.carrier,
-            literal(0),
-            literal(0),
-            literal(0),
-        ).where(Fulfillment.order_id.in_(order_ids)),
+            _zero(),
+            _zero(),
+            _zero(),
+            no_time,
+            no_time,
+        ).join(recent, recent.c.id == Fulfillment.order_id),
     ).subquery()
     return _ProfileStatements(
-        customer=select(Customer.id, Customer.public_id, Customer.name, Customer.tags, links).where(
-            Customer.public_id == bindparam("public_id", type_=String)
-        ),
-        contacts=select(contacts.c.kind, contacts.c.value, contacts.c.phone_type).order_by(
-            contacts.c.kind, contacts.c.position, contacts.c.id
-        ),
+        customer=select(
+            people.c.kind,
+            people.c.customer_id,
+            people.c.public_id,
+            people.c.name,
+            people.c.tags,
+            people.c.links,
+            people.c.value,
+            people.c.phone_type,
+        ).order_by(people.c.kind, people.c.position, people.c.id),
         returns=select(
             Return.id,
             Return.public_id,
@@ -443,25 +526,16 @@ def _profile_statements() -> _ProfileStatements:
         .where(Return.customer_id == customer_id)
         .order_by(Return.id.desc(), ReturnItem.id),
         orders=select(
-            Order.id,
-            Order.public_id,
-            Order.name,
-            Order.placed_at,
-            Order.delivered_at,
-            Order.currency,
-        )
-        .where(Order.customer_id == customer_id)
-        .order_by(Order.placed_at.desc(), Order.id.desc())
-        .limit(bindparam("limit", type_=Integer)),
-        details=select(
-            details.c.kind,
-            details.c.order_id,
-            details.c.id,
-            details.c.public_id,
-            details.c.title,
-            details.c.variant,
-            details.c.sku,
-            details.c.quantity,
-            details.c.unit_price,
-        ).order_by(details.c.kind.desc(), details.c.order_id, details.c.position, details.c.id),
+            orders.c.kind,
+            orders.c.order_id,
+            orders.c.id,
+            orders.c.public_id,
+            orders.c.title,
+            orders.c.variant,
+            orders.c.sku,
+            orders.c.quantity,
+            orders.c.unit_price,
+            orders.c.placed_at,
+            orders.c.delivered_at,
+        ).order_by(orders.c.kind, orders.c.order_id, orders.c.position, orders.c.id),
     )
