@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlencode
 
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.money import Money
@@ -199,7 +198,8 @@ def basic_result(candidate: Candidate) -> dict[str, Any]:
 
 
 def _actions(customer_id: str, order_id: str | None = None) -> list[dict[str, str]]:
-    params = {"customer": customer_id} | ({"order": order_id} if order_id else {})
+    # Our public ids are [a-z0-9_] (domain/ids): nothing in them needs URL-encoding.
+    query = f"customer={customer_id}" + (f"&order={order_id}" if order_id else "")
     actions = [
         ("Generate return link", "return-link"),
         ("Grant return exception", "exception"),
@@ -207,7 +207,6 @@ def _actions(customer_id: str, order_id: str | None = None) -> list[dict[str, st
     ]
     if order_id is None:
         actions.append(("Add note to return", "note"))
-    query = urlencode(params)  # once: every action of the profile or order shares it
     return [
         {"name": name, "formUrl": f"{ACTIONS_PATH}/{key}/form?{query}"} for name, key in actions
     ]
