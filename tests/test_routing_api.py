@@ -369,5 +369,6 @@ def test_gladly_attributes(
     clock.advance(days=9)
     with db.read() as session:
         row = session.query(Customer).filter_by(public_id=customer["id"]).one()
-        attributes = routing.gladly_attributes(session, settings, row, clock.now)
+        snapshot = routing.customer_snapshot(session, row.id, row.tags)
+        attributes = routing.gladly_attributes(settings, snapshot, clock.now)
     assert attributes == {"routingQueue": "returns-senior", "routingPriority": "high"}

@@ -9,12 +9,12 @@ middleware. The OpenAPI document still describes them: ``install`` adds their pa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -39,7 +39,9 @@ class PlainResponse:
 def json_response(
     status: int, payload: Any, headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> PlainResponse:
-    return PlainResponse(status, json.dumps(payload, separators=(",", ":")).encode(), headers)
+    # orjson: a tenth of json.dumps's CPU for a DETAILED answer, which Gladly asks for on
+    # every conversation an agent opens.
+    return PlainResponse(status, orjson.dumps(payload), headers)
 
 
 Handler = Callable[[PlainRequest], Awaitable[PlainResponse]]

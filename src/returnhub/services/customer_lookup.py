@@ -10,7 +10,6 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    Connection,
     Integer,
     String,
     bindparam,
@@ -20,12 +19,12 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.orm import Session
 
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.errors import InvalidInput
 from returnhub.domain.lifecycle import OPEN_STATES, ReturnState
-from returnhub.services.lookup import name_contains
+from returnhub.services.lookup import name_pattern
+from returnhub.store.prepared import PreparedSelect, Reader, fetch
 from returnhub.store.tables import (
     Customer,
     CustomerEmail,
@@ -60,7 +59,11 @@ def _phones_e164(raw: Sequence[str], region: str) -> list[str]:
     return numbers
 
 
-def auto_link(session: Session | Connection, query: LookupQuery, region: str) -> Candidate | None:
+def _column(rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+    return [row[0] for row in rows]
+
+
+def auto_link(reader: Reader, query: LookupQuery, region: str) -> Candidate | None:
     """The one customer an unlinked help-desk profile should link to, or None.
 
     Like Gladly's own rule: a match needs an email (lower-cased, trimmed) or a MOBILE phone
@@ -71,16 +74,16 @@ def auto_link(session: Session | Connection, query: LookupQuery, region: str) ->
     q = _search_statements()
     ids: set[int] = set()
     if emails:
-        ids.update(session.execute(q.by_email, {"emails": emails}).scalars())
+        ids.update(_column(fetch(reader, q.by_email, {"emails": emails})))
     if phones:
-        ids.update(session.execute(q.by_mobile, {"phones": phones}).scalars())
+        ids.update(_column(fetch(reader, q.by_mobile, {"phones": phones})))
     if len(ids) != 1:
         return None
-    found = candidates(session, list(ids))
+    found = candidates(reader, list(ids))
     return found[0] if found else None
 
 
-def search(session: Session | Connection, query: LookupQuery, region: str) -> list[Candidate]:
+def search(reader: Reader, query: LookupQuery, region: str) -> list[Candidate]:
     """Every candidate for a manual search (any identifier matching), at most 25."""
     q = _search_statements()
     ids: list[int] = []
@@ -92,24 +95,17 @@ def search(session: Session | Connection, query: LookupQuery, region: str) -> li
 
     emails = [e.strip().lower() for e in query.emails if e.strip()]
     if emails:
-        add(session.execute(q.by_email, {"emails": emails}).scalars())
+        add(_column(fetch(reader, q.by_email, {"emails": emails})))
     phones = _phones_e164(query.phones, region)
     if phones:
-        add(session.execute(q.by_phone, {"phones": phones}).scalars())
+        add(_column(fetch(reader, q.by_phone, {"phones": phones})))
     if query.order_numbers:
         names = {f"#{n.strip().lstrip('#')}" for n in query.order_numbers if n.strip().lstrip("#")}
         names |= {n.strip() for n in query.order_numbers if n.strip()}
-        add(session.execute(q.by_order_name, {"names": sorted(names)}).scalars())
+        add(_column(fetch(reader, q.by_order_name, {"names": sorted(names)})))
     if query.name.strip() and not ids and not (emails or phones or query.order_numbers):
-        add(
-            session.execute(
-                select(Customer.id)
-                .where(name_contains(query.name))
-                .order_by(Customer.id)
-                .limit(MAX_RESULTS)
-            ).scalars()
-        )
-    return candidates(session, ids[:MAX_RESULTS])
+        add(_column(fetch(reader, q.by_name, {"pattern": name_pattern(query.name)})))
+    return candidates(reader, ids[:MAX_RESULTS])
 
 
 class Candidate(NamedTuple):
@@ -120,7 +116,7 @@ class Candidate(NamedTuple):
     lifetime_returns: int
 
 
-def candidates(session: Session | Connection, ids: Sequence[int]) -> list[Candidate]:
+def candidates(reader: Reader, ids: Sequence[int]) -> list[Candidate]:
     """The customers with these ids, in this order, with contacts and return counts: two
     queries however many there are."""
     if not ids:
@@ -128,7 +124,7 @@ def candidates(session: Session | Connection, ids: Sequence[int]) -> list[Candid
     q = _search_statements()
     emails: dict[int, list[EmailView]] = {}
     phones: dict[int, list[PhoneView]] = {}
-    for customer_id, kind, value, phone_type in session.execute(q.contacts, {"ids": ids}):
+    for customer_id, kind, value, phone_type in fetch(reader, q.contacts, {"ids": ids}):
         if kind == "e":
             emails.setdefault(customer_id, []).append(EmailView(value))
         else:
@@ -147,7 +143,7 @@ def candidates(session: Session | Connection, ids: Sequence[int]) -> list[Candid
             int(row[5]),
             int(row[6]),
         )
-        for row in session.execute(q.customers, {"ids": ids})
+        for row in fetch(reader, q.customers, {"ids": ids})
     }
     return [found[i] for i in ids if i in found]
 
@@ -250,14 +246,14 @@ class Profile:
         return max(waits) if waits else None
 
 
-def profile(session: Session | Connection, customer_public_id: str) -> Profile | None:
+def profile(reader: Reader, customer_public_id: str) -> Profile | None:
     """Three prepared Core statements (the customer with contacts, returns with items, recent
     orders with lines and fulfilments), each built once: statement building, round trips and
     ORM object loading cost more CPU here than the rows themselves."""
     q = _profile_statements()
     customer: CustomerView | None = None
-    for kind, customer_id, public_id, name, tags, links, value, phone_type in session.execute(
-        q.customer, {"public_id": customer_public_id}
+    for kind, customer_id, public_id, name, tags, links, value, phone_type in fetch(
+        reader, q.customer, {"public_id": customer_public_id}
     ):
         if kind == "c":
             customer = CustomerView(customer_id, public_id, name, list(tags or ()), links, [], [])
@@ -269,14 +265,14 @@ def profile(session: Session | Connection, customer_public_id: str) -> Profile |
     if customer is None:
         return None
     returns: list[ReturnView] = []
-    for row in session.execute(q.returns, {"customer_id": customer.id}):
+    for row in fetch(reader, q.returns, {"customer_id": customer.id}):
         if not returns or returns[-1].id != row[0]:
             returns.append(ReturnView._make((*row[:13], [])))
         if row[13] is not None:
             returns[-1].items.append(ReturnItemView(row[13], row[14], row[15]))
     orders: dict[int, OrderView] = {}
     params = {"customer_id": customer.id, "limit": RECENT_ORDERS}
-    for kind, order_id, *values, placed_at, delivered_at in session.execute(q.orders, params):
+    for kind, order_id, *values, placed_at, delivered_at in fetch(reader, q.orders, params):
         # Rows come orders first ("c" sorts before "f" and "l"), then their details.
         if kind == "c":
             orders[order_id] = OrderView(
@@ -301,12 +297,13 @@ def _zero() -> Any:
 
 
 class _SearchStatements(NamedTuple):
-    by_email: Any
-    by_mobile: Any
-    by_phone: Any
-    by_order_name: Any
-    customers: Any
-    contacts: Any
+    by_email: PreparedSelect
+    by_mobile: PreparedSelect
+    by_phone: PreparedSelect
+    by_order_name: PreparedSelect
+    by_name: PreparedSelect
+    customers: PreparedSelect
+    contacts: PreparedSelect
 
 
 def _linked_systems() -> Any:
@@ -350,35 +347,51 @@ def _search_statements() -> _SearchStatements:
         ).where(CustomerPhone.customer_id.in_(ids)),
     ).subquery()
     return _SearchStatements(
-        by_email=select(CustomerEmail.customer_id).where(
-            CustomerEmail.email.in_(bindparam("emails", expanding=True))
+        by_email=PreparedSelect(
+            select(CustomerEmail.customer_id).where(
+                CustomerEmail.email.in_(bindparam("emails", expanding=True))
+            )
         ),
-        by_mobile=select(CustomerPhone.customer_id).where(
-            CustomerPhone.number.in_(phones), CustomerPhone.type == "MOBILE"
+        by_mobile=PreparedSelect(
+            select(CustomerPhone.customer_id).where(
+                CustomerPhone.number.in_(phones), CustomerPhone.type == "MOBILE"
+            )
         ),
-        by_phone=select(CustomerPhone.customer_id).where(CustomerPhone.number.in_(phones)),
-        by_order_name=select(Order.customer_id).where(
-            Order.name.in_(bindparam("names", expanding=True))
+        by_phone=PreparedSelect(
+            select(CustomerPhone.customer_id).where(CustomerPhone.number.in_(phones))
         ),
-        customers=select(
-            Customer.id,
-            Customer.public_id,
-            Customer.name,
-            Customer.tags,
-            _linked_systems(),
-            returns(Return.state.in_([state.value for state in OPEN_STATES])),
-            returns(),
-        ).where(Customer.id.in_(ids)),
-        contacts=select(
-            contacts.c.customer_id, contacts.c.kind, contacts.c.value, contacts.c.phone_type
-        ).order_by(contacts.c.customer_id, contacts.c.kind, contacts.c.position, contacts.c.id),
+        by_order_name=PreparedSelect(
+            select(Order.customer_id).where(Order.name.in_(bindparam("names", expanding=True)))
+        ),
+        by_name=PreparedSelect(
+            select(Customer.id)
+            .where(Customer.name_search.like(bindparam("pattern", type_=String), escape="\\"))
+            .order_by(Customer.id)
+            .limit(MAX_RESULTS)
+        ),
+        customers=PreparedSelect(
+            select(
+                Customer.id,
+                Customer.public_id,
+                Customer.name,
+                Customer.tags,
+                _linked_systems(),
+                returns(Return.state.in_([state.value for state in OPEN_STATES])),
+                returns(),
+            ).where(Customer.id.in_(ids))
+        ),
+        contacts=PreparedSelect(
+            select(
+                contacts.c.customer_id, contacts.c.kind, contacts.c.value, contacts.c.phone_type
+            ).order_by(contacts.c.customer_id, contacts.c.kind, contacts.c.position, contacts.c.id)
+        ),
     )
 
 
 class _ProfileStatements(NamedTuple):
-    customer: Any
-    returns: Any
-    orders: Any
+    customer: PreparedSelect
+    returns: PreparedSelect
+    orders: PreparedSelect
 
 
 @cache
@@ -493,49 +506,55 @@ def _profile_statements() -> _ProfileStatements:
         ).join(recent, recent.c.id == Fulfillment.order_id),
     ).subquery()
     return _ProfileStatements(
-        customer=select(
-            people.c.kind,
-            people.c.customer_id,
-            people.c.public_id,
-            people.c.name,
-            people.c.tags,
-            people.c.links,
-            people.c.value,
-            people.c.phone_type,
-        ).order_by(people.c.kind, people.c.position, people.c.id),
-        returns=select(
-            Return.id,
-            Return.public_id,
-            Return.number,
-            Return.order_id,
-            Order.name,
-            Return.state,
-            Return.refund_state,
-            Return.refund_amount,
-            Return.currency,
-            Return.status_page_url,
-            Return.created_at,
-            Return.updated_at,
-            Return.received_at,
-            ReturnItem.order_line_id,
-            ReturnItem.quantity,
-            ReturnItem.outcome,
-        )
-        .join(Order, Order.id == Return.order_id)
-        .outerjoin(ReturnItem, ReturnItem.return_id == Return.id)
-        .where(Return.customer_id == customer_id)
-        .order_by(Return.id.desc(), ReturnItem.id),
-        orders=select(
-            orders.c.kind,
-            orders.c.order_id,
-            orders.c.id,
-            orders.c.public_id,
-            orders.c.title,
-            orders.c.variant,
-            orders.c.sku,
-            orders.c.quantity,
-            orders.c.unit_price,
-            orders.c.placed_at,
-            orders.c.delivered_at,
-        ).order_by(orders.c.kind, orders.c.order_id, orders.c.position, orders.c.id),
+        customer=PreparedSelect(
+            select(
+                people.c.kind,
+                people.c.customer_id,
+                people.c.public_id,
+                people.c.name,
+                people.c.tags,
+                people.c.links,
+                people.c.value,
+                people.c.phone_type,
+            ).order_by(people.c.kind, people.c.position, people.c.id)
+        ),
+        returns=PreparedSelect(
+            select(
+                Return.id,
+                Return.public_id,
+                Return.number,
+                Return.order_id,
+                Order.name,
+                Return.state,
+                Return.refund_state,
+                Return.refund_amount,
+                Return.currency,
+                Return.status_page_url,
+                Return.created_at,
+                Return.updated_at,
+                Return.received_at,
+                ReturnItem.order_line_id,
+                ReturnItem.quantity,
+                ReturnItem.outcome,
+            )
+            .join(Order, Order.id == Return.order_id)
+            .outerjoin(ReturnItem, ReturnItem.return_id == Return.id)
+            .where(Return.customer_id == customer_id)
+            .order_by(Return.id.desc(), ReturnItem.id)
+        ),
+        orders=PreparedSelect(
+            select(
+                orders.c.kind,
+                orders.c.order_id,
+                orders.c.id,
+                orders.c.public_id,
+                orders.c.title,
+                orders.c.variant,
+                orders.c.sku,
+                orders.c.quantity,
+                orders.c.unit_price,
+                orders.c.placed_at,
+                orders.c.delivered_at,
+            ).order_by(orders.c.kind, orders.c.order_id, orders.c.position, orders.c.id)
+        ),
     )

@@ -35,8 +35,12 @@ def get_customer(session: Session, public_id: str) -> Customer:
     return customer
 
 
-def name_contains(text: str) -> ColumnElement[bool]:
-    """Case-insensitive substring match on the customer's name; LIKE wildcards in ``text``
-    are matched literally."""
+def name_pattern(text: str) -> str:
+    """The LIKE pattern for a case-insensitive substring match on the customer's name (see
+    ``name_contains``); LIKE wildcards in ``text`` are matched literally."""
     needle = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return Customer.name_search.like(f"%{needle}%", escape="\\")
+    return f"%{needle}%"
+
+
+def name_contains(text: str) -> ColumnElement[bool]:
+    return Customer.name_search.like(name_pattern(text), escape="\\")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from returnhub.domain.errors import InvalidInput
@@ -29,9 +29,10 @@ from returnhub.domain.routing import (
     routing_facts,
 )
 from returnhub.domain.rules import Decision, RulesError, RuleSet, parse_rules
-from returnhub.services.customer_lookup import CustomerView, OrderView, ReturnView
+from returnhub.services.customer_lookup import OrderView, ReturnView
 from returnhub.services.customers import find_customer_by_email, search_customers
 from returnhub.settings import Settings
+from returnhub.store.prepared import PreparedSelect, Reader, fetch
 from returnhub.store.tables import Customer, Order, OrderLine, Return, ReturnItem, TimelineEntry
 
 log = structlog.get_logger(__name__)
@@ -150,18 +151,20 @@ def identify(session: Session, ref: CustomerRef, phone_region: str) -> Match | N
 # ---- facts from the ledger ---------------------------------------------------------------------
 
 
-def _processed_at(session: Session | Connection, return_ids: Sequence[int]) -> dict[int, datetime]:
+_PROCESSED_AT = PreparedSelect(
+    select(TimelineEntry.return_id, func.min(TimelineEntry.created_at))
+    .where(
+        TimelineEntry.return_id.in_(bindparam("ids", expanding=True)),
+        TimelineEntry.kind == PROCESS_TIMELINE_KIND,
+    )
+    .group_by(TimelineEntry.return_id)
+)
+
+
+def _processed_at(reader: Reader, return_ids: Sequence[int]) -> dict[int, datetime]:
     if not return_ids:
         return {}
-    rows = session.execute(
-        select(TimelineEntry.return_id, func.min(TimelineEntry.created_at))
-        .where(
-            TimelineEntry.return_id.in_(return_ids),
-            TimelineEntry.kind == PROCESS_TIMELINE_KIND,
-        )
-        .group_by(TimelineEntry.return_id)
-    ).all()
-    return {return_id: at for return_id, at in rows}
+    return {return_id: at for return_id, at in fetch(reader, _PROCESSED_AT, {"ids": return_ids})}
 
 
 def customer_snapshot(
@@ -256,7 +259,7 @@ def route_contact(
 
 
 def snapshot_from_loaded(
-    session: Session | Connection,
+    reader: Reader,
     tags: Sequence[str],
     returns: Sequence[ReturnView],
     latest_order: OrderView | None,
@@ -270,7 +273,7 @@ def snapshot_from_loaded(
         and r.refund_state == "pending"
         and ReturnState(r.state) in (ReturnState.PROCESSED, ReturnState.CLOSED)
     ]
-    processed = _processed_at(session, never_received)
+    processed = _processed_at(reader, never_received)
     snapshots = tuple(
         ReturnSnapshot(
             id=r.id,
@@ -297,11 +300,7 @@ def snapshot_from_loaded(
 
 
 def gladly_attributes(
-    session: Session | Connection,
-    settings: Settings,
-    customer: Customer | CustomerView,
-    now: datetime,
-    snapshot: CustomerSnapshot | None = None,
+    settings: Settings, snapshot: CustomerSnapshot, now: datetime
 ) -> dict[str, str]:
     """``routingQueue`` and ``routingPriority`` for a DETAILED lookup's customAttributes, so
     Gladly's own Rules can route on them. A lookup carries no contact, so contact.* facts are
@@ -312,7 +311,5 @@ def gladly_attributes(
     except RulesUnavailable as exc:
         log.error("routing_rules_unavailable", error=str(exc))
         return {}
-    if snapshot is None:
-        snapshot = customer_snapshot(session, customer.id, customer.tags or ())
     decision = rules.evaluate(routing_facts(None, snapshot, now))
     return {"routingQueue": decision.queue, "routingPriority": decision.priority.value}

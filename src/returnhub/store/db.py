@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from returnhub.settings import Settings
+from returnhub.store.prepared import HeldSqliteReads, ReadCursor, read_cursor
 
 WRITE_OPTION = "returnhub_write"
 
@@ -78,7 +79,9 @@ class Database:
         # built-in integrations (e.g. Gladly timeline activity) want an outbox job.
         info = {"settings": settings}
         self._read = sessionmaker(bind=engine, expire_on_commit=False, info=info)
-        self._sqlite_writer = threading.RLock() if engine.dialect.name == "sqlite" else None
+        sqlite = engine.dialect.name == "sqlite"
+        self._sqlite_writer = threading.RLock() if sqlite else None
+        self._sqlite_reads = HeldSqliteReads(engine) if sqlite else None
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._write = sessionmaker(
             bind=self._write_engine,
@@ -125,6 +128,12 @@ class Database:
         with self.engine.begin() as connection:
             yield connection
 
+    def read_cursor(self) -> AbstractContextManager[ReadCursor]:
+        """A read transaction on the driver's cursor, for prepared statements (see prepared.py)."""
+        if self._sqlite_reads is not None:
+            return self._sqlite_reads.read()
+        return read_cursor(self.engine)
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         with self._read() as session, session.begin():
@@ -139,4 +148,6 @@ class Database:
         return True
 
     def dispose(self) -> None:
+        if self._sqlite_reads is not None:
+            self._sqlite_reads.close()
         self.engine.dispose()

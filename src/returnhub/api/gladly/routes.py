@@ -137,28 +137,26 @@ def _answer_lookup(
     region = ctx.settings.default_phone_region
     base_url = ctx.settings.base_url.rstrip("/")
     if parsed.level is contract.Level.DETAILED:
-        with ctx.db.read_connection() as session:
+        with ctx.db.read_cursor() as reader:
             assert parsed.external_customer_id is not None
-            found = customer_lookup.profile(session, parsed.external_customer_id)
+            found = customer_lookup.profile(reader, parsed.external_customer_id)
             if found is None:
                 return {"results": []}, None
-            now = ctx.clock()
             snapshot = routing.snapshot_from_loaded(
-                session,
+                reader,
                 found.customer.tags or (),
                 found.returns,
                 found.orders[0] if found.orders else None,
             )
-            extra = routing.gladly_attributes(session, ctx.settings, found.customer, now, snapshot)
-            return {
-                "results": [contract.detailed_result(found, now, base_url, extra)]
-            }, found.customer
-    with ctx.db.read_connection() as connection:
+        now = ctx.clock()
+        extra = routing.gladly_attributes(ctx.settings, snapshot, now)
+        return {"results": [contract.detailed_result(found, now, base_url, extra)]}, found.customer
+    with ctx.db.read_cursor() as reader:
         if parsed.auto_link:
-            match = customer_lookup.auto_link(connection, parsed.query, region)
+            match = customer_lookup.auto_link(reader, parsed.query, region)
             matches = [match] if match is not None else []
         else:
-            matches = customer_lookup.search(connection, parsed.query, region)
+            matches = customer_lookup.search(reader, parsed.query, region)
     return {"results": [contract.basic_result(candidate) for candidate in matches]}, None
 
 

@@ -81,6 +81,28 @@ def signature(key: str, gladly_time: str, canonical: str) -> str:
     return hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
+def parse_gladly_time(value: str) -> datetime:
+    """``YYYYMMDDTHHMMSSZ`` as a UTC datetime. Read by hand: strptime costs more than the
+    rest of the signature check together, and Gladly signs every lookup."""
+    if len(value) != 16 or value[8] != "T" or value[15] != "Z" or not value[:8].isdigit():
+        raise SigningError("missing or malformed Gladly-Time header (YYYYMMDDTHHMMSSZ)")
+    clock = value[9:15]
+    try:
+        if not clock.isdigit():
+            raise ValueError(clock)
+        return datetime(
+            int(value[:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(clock[:2]),
+            int(clock[2:4]),
+            int(clock[4:]),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        raise SigningError("missing or malformed Gladly-Time header (YYYYMMDDTHHMMSSZ)") from None
+
+
 def verify(
     key: str,
     method: str,
@@ -107,10 +129,7 @@ def verify(
     if auth.algorithm != ALGORITHM:
         raise SigningError(f"unsupported SigningAlgorithm {auth.algorithm!r}; expected {ALGORITHM}")
     gladly_time = headers.get("gladly-time", "")
-    try:
-        sent_at = datetime.strptime(gladly_time, TIME_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        raise SigningError("missing or malformed Gladly-Time header (YYYYMMDDTHHMMSSZ)") from None
+    sent_at = parse_gladly_time(gladly_time)
     if max_age is not None:
         skew = abs((now or datetime.now(UTC)) - sent_at)
         if skew > max_age:
