@@ -66,7 +66,7 @@ def serve(
         upgrade(db.engine)
     db.dispose()
     uvicorn.run(
-        "returnhub.api.app:create_app",
+        "returnhub.api.app:served_app",
         factory=True,
         host=host,
         port=port,
