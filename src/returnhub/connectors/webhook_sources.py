@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from returnhub.connectors import generic
+from returnhub.connectors import generic, returnlogic
 from returnhub.connectors.loop import webhooks as loop
 from returnhub.connectors.signatures import verify_hmac_base64, verify_standard_webhook
 from returnhub.domain.external import ExternalLabel, ExternalReturn
@@ -103,14 +103,14 @@ SOURCES: dict[str, WebhookSource] = {
             # UNVERIFIED: ReturnLogic does not document its signature scheme (see the reference);
             # we require the Shopify-style HMAC in this header until it is confirmed.
             verify=_hmac_verifier("X-ReturnLogic-Hmac-Sha256"),
-            event_type=lambda p, h: str(p.get("event") or p.get("type") or p.get("topic") or ""),
+            event_type=lambda p, h: returnlogic.event_type(p),
             event_id=lambda p, h: str(p["eventId"]) if p.get("eventId") else None,
-            lock_key=lambda p, h: (
-                f"returnlogic:rma:{p.get('rlRmaId') or (p.get('data') or {}).get('rlRmaId')}"
-                if p.get("rlRmaId") or isinstance(p.get("data"), Mapping)
-                else None
-            ),
-            mappers={},
+            lock_key=lambda p, h: returnlogic.lock_key(p),
+            # EXPERIMENTAL: event names and body shape are unverified (see connectors/returnlogic).
+            mappers={
+                **{t: returnlogic.map_rma_event for t in returnlogic.RMA_EVENTS},
+                **{t: returnlogic.map_rma_deleted for t in returnlogic.RMA_DELETED},
+            },
         ),
         WebhookSource(
             name="generic",

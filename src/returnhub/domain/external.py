@@ -52,6 +52,9 @@ class ExternalReturn:
     status_page_url: str = ""
     refund_amount: int | None = None
     shipping_zip: str = ""
+    # The source deleted the return: final, so it applies even when its stamp is not newer
+    # (a deletion need not bump the source's own update time).
+    deleted: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -192,26 +192,11 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
         record_event(session, EventType.RETURN_CREATED, ret.public_id, summary(ret))
         return SyncResult.CREATED
 
-    if ret.source_updated_at is not None and ext.updated_at <= ret.source_updated_at:
+    stale = ret.source_updated_at is not None and ext.updated_at <= ret.source_updated_at
+    if stale and not ext.deleted:
         return SyncResult.STALE
-    ret.source_updated_at = ext.updated_at
-    changed = False
-    fields = [("status_page_url", ext.status_page_url)]
-    # Label events carry their own clock; a return event older than the last label event
-    # must not roll the label back.
-    if ret.label_updated_at is None or ext.updated_at > ret.label_updated_at:
-        fields += [
-            ("label_carrier", ext.label_carrier),
-            ("label_tracking_number", ext.label_tracking_number),
-            ("label_status", ext.label_status),
-        ]
-    for attr, value in fields:
-        if value and getattr(ret, attr) != value:
-            setattr(ret, attr, value)
-            changed = True
-    if ext.refund_amount is not None and ext.refund_amount != ret.refund_amount:
-        ret.refund_amount = ext.refund_amount
-        changed = True
+    # A stale deletion still ends the return, but its other fields are older than ours.
+    changed = False if stale else _refresh_fields(ret, ext)
     previous = ret.state
     if ext.state.value != previous:
         ret.state = ext.state.value
@@ -235,6 +220,29 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
         )
         return SyncResult.UPDATED
     return SyncResult.UPDATED if changed else SyncResult.UNCHANGED
+
+
+def _refresh_fields(ret: Return, ext: ExternalReturn) -> bool:
+    """Take the source's newer details (not the state); whether anything changed."""
+    ret.source_updated_at = ext.updated_at
+    changed = False
+    fields = [("status_page_url", ext.status_page_url)]
+    # Label events carry their own clock; a return event older than the last label event
+    # must not roll the label back.
+    if ret.label_updated_at is None or ext.updated_at > ret.label_updated_at:
+        fields += [
+            ("label_carrier", ext.label_carrier),
+            ("label_tracking_number", ext.label_tracking_number),
+            ("label_status", ext.label_status),
+        ]
+    for attr, value in fields:
+        if value and getattr(ret, attr) != value:
+            setattr(ret, attr, value)
+            changed = True
+    if ext.refund_amount is not None and ext.refund_amount != ret.refund_amount:
+        ret.refund_amount = ext.refund_amount
+        changed = True
+    return changed
 
 
 class ReturnNotYetKnown(ServerError):
