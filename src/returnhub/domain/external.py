@@ -44,6 +44,8 @@ class ExternalReturn:
     customer_email: str
     currency: str
     customer_name: str = ""
+    # As the source gives it; the ledger keeps it only if it reads as a valid number.
+    customer_phone: str = ""
     items: tuple[ExternalItem, ...] = ()
     exchange_items: tuple[ExternalExchangeItem, ...] = ()
     label_carrier: str = ""

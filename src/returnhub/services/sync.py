@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from returnhub.delivery.errors import ServerError
+from returnhub.domain.contact import normalize_phone
+from returnhub.domain.errors import InvalidInput
 from returnhub.domain.events import EventType
 from returnhub.domain.external import ExternalLabel, ExternalReturn
 from returnhub.domain.ids import Prefix, new_id, new_return_number
@@ -28,6 +30,7 @@ from returnhub.services.returns import RefundState, summary
 from returnhub.store.tables import (
     Customer,
     CustomerEmail,
+    CustomerPhone,
     ExchangeItem,
     Order,
     OrderLine,
@@ -54,6 +57,7 @@ def _customer(session: Session, ext: ExternalReturn) -> Customer:
         name_search=name.lower(),
         tags=[],
         emails=[CustomerEmail(email=ext.customer_email, position=0)],
+        phones=[CustomerPhone(number=phone, type="MOBILE", position=0) for phone in _phone(ext)],
     )
     try:
         # A concurrent event for the same new customer may create them first (PostgreSQL):
@@ -68,6 +72,17 @@ def _customer(session: Session, ext: ExternalReturn) -> Customer:
         return existing
     record_event(session, EventType.CUSTOMER_CREATED, customer.public_id, {"name": name})
     return customer
+
+
+def _phone(ext: ExternalReturn) -> list[str]:
+    """The source's customer phone in E.164, or nothing: a number we cannot read must not stop
+    the return from reaching the ledger (the email identifies the customer)."""
+    if not ext.customer_phone:
+        return []
+    try:
+        return [normalize_phone(ext.customer_phone)]
+    except InvalidInput:
+        return []
 
 
 def _order(session: Session, ext: ExternalReturn, customer: Customer) -> Order:
