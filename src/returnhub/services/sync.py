@@ -3,7 +3,8 @@
 The source is the authority on its own returns, so its state is taken as given rather than
 walked through the transition table, with one rule that makes delivery order irrelevant: a
 change stamped older than what the ledger already holds is ignored, so nothing ever moves
-backwards, and an update that arrives before its create simply creates the return.
+backwards, and an update that arrives before its create simply creates the return. A deletion
+is final, so it applies even when it is not stamped newer (only its state is taken then).
 """
 
 from __future__ import annotations
