@@ -198,6 +198,23 @@ def only_job(db: Database) -> OutboxJob:
         return session.scalars(select(OutboxJob).where(OutboxJob.kind == "inbox.apply")).one()
 
 
+def assert_parked(client: TestClient, worker: Worker, db: Database, *messages: str) -> OutboxJob:
+    """One returns webhook, and its job parked as a configuration error that says what to fix."""
+    post(client, "returns/approve")
+    worker.drain()
+    job = only_job(db)
+    assert (job.status, job.error_class) == ("dead", "configuration")
+    [event] = client.get("/api/v1/inbox").json()["data"]
+    assert event["status"] == "failed"
+    for message in messages:
+        assert message in job.last_error
+        assert message in event["detail"]
+    [row] = client.get("/api/v1/connectors/health").json()["data"]
+    assert (row["connector"], row["healthy"]) == ("shopify", False)
+    assert ledger_return(db) is None
+    return job
+
+
 @pytest.mark.parametrize(
     ("topic", "status", "state"),
     [
@@ -306,17 +323,9 @@ def test_unconfigured_admin_api_parks_the_job_and_says_what_to_set(
 ) -> None:
     client, worker = hub_for(unconfigured, db, clock)
     with client:
-        post(client, "returns/approve")
-        worker.drain()
-        job = only_job(db)
-        assert (job.status, job.error_class) == ("dead", "configuration")
-        assert "RETURNHUB_SHOPIFY_BASE_URL" in job.last_error
-        assert "RETURNHUB_SHOPIFY_ACCESS_TOKEN" in job.last_error
-        [event] = client.get("/api/v1/inbox").json()["data"]
-        assert event["status"] == "failed"
-        assert "RETURNHUB_SHOPIFY_ACCESS_TOKEN" in event["detail"]
-        health = client.get("/api/v1/connectors/health").json()
-        assert [(h["connector"], h["healthy"]) for h in health["data"]] == [("shopify", False)]
+        job = assert_parked(
+            client, worker, db, "RETURNHUB_SHOPIFY_BASE_URL", "RETURNHUB_SHOPIFY_ACCESS_TOKEN"
+        )
         assert fake.pulls == []
         assert client.post(f"/api/v1/outbox/{job.public_id}/replay").status_code == 200
     worker.close()
@@ -340,14 +349,9 @@ def test_refused_token_parks_the_job_and_marks_shopify_unhealthy(
     )
     client, worker = hub_for(connected, db, clock)
     with client:
-        post(client, "returns/approve")
-        worker.drain()
-        job = only_job(db)
-        assert (job.status, job.error_class) == ("dead", "configuration")
-        assert "Shopify refused our credentials" in job.last_error
-        assert "RETURNHUB_SHOPIFY_ACCESS_TOKEN" in job.last_error
-        [row] = client.get("/api/v1/connectors/health").json()["data"]
-        assert (row["connector"], row["healthy"]) == ("shopify", False)
+        assert_parked(
+            client, worker, db, "Shopify refused our credentials", "RETURNHUB_SHOPIFY_ACCESS_TOKEN"
+        )
     worker.close()
     assert ledger_return(db) is None
 

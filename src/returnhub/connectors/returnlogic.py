@@ -24,7 +24,7 @@ from returnhub.connectors.base import (
     lower_emails,
 )
 from returnhub.connectors.http import send
-from returnhub.connectors.loop.webhooks import money, timestamp
+from returnhub.connectors.mapping import money, required, timestamp
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.domain.external import ExternalItem, ExternalReturn
 from returnhub.domain.lifecycle import ReturnState
@@ -157,12 +157,9 @@ def map_rma(rma: Mapping[str, Any]) -> ExternalReturn:
     rid = rma_id(rma)
     if not rid:
         raise MappingError("the ReturnLogic RMA has no rlRmaId")
-    email = str(rma.get("customerEmail") or "").strip().lower()
-    if not email:
-        raise MappingError(f"ReturnLogic RMA {rid} has no customerEmail")
-    order_name = str(rma.get("orderName") or "").strip()
-    if not order_name:
-        raise MappingError(f"ReturnLogic RMA {rid} has no orderName")
+    email = required(rma.get("customerEmail"), f"ReturnLogic RMA {rid} has no customerEmail")
+    email = email.lower()
+    order_name = required(rma.get("orderName"), f"ReturnLogic RMA {rid} has no orderName")
     status = str(rma.get("workflowStatus") or "").strip().lower()
     if status not in STATES:
         raise MappingError(f"unknown ReturnLogic workflowStatus {rma.get('workflowStatus')!r}")
@@ -174,17 +171,17 @@ def map_rma(rma: Mapping[str, Any]) -> ExternalReturn:
     refund = (totals.get("refund") or {}).get("total") if isinstance(totals, Mapping) else None
     items = []
     for i, item in enumerate(rma.get("rmaItems") or []):
-        for _ in range(int(item.get("quantity") or 1)):
-            items.append(
-                ExternalItem(
-                    sku=str(item.get("sku") or f"rl-{item.get('id', i)}"),
-                    title=str(item.get("name") or ""),
-                    variant=str(item.get("variantName") or ""),
-                    unit_price=money(item.get("price"), f"rmaItems.{i}.price"),
-                    reason=str(item.get("returnReasonDescription") or ""),
-                    comment=str(item.get("returnReasonComment") or ""),
-                )
+        # One ExternalItem per unit, as every source maps them.
+        items += [
+            ExternalItem(
+                sku=str(item.get("sku") or f"rl-{item.get('id', i)}"),
+                title=str(item.get("name") or ""),
+                variant=str(item.get("variantName") or ""),
+                unit_price=money(item.get("price"), f"rmaItems.{i}.price"),
+                reason=str(item.get("returnReasonDescription") or ""),
+                comment=str(item.get("returnReasonComment") or ""),
             )
+        ] * int(item.get("quantity") or 1)
     return ExternalReturn(
         source="returnlogic",
         external_id=rid,

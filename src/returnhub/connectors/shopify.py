@@ -25,7 +25,7 @@ from returnhub.connectors.base import (
     lower_emails,
 )
 from returnhub.connectors.http import send
-from returnhub.connectors.loop.webhooks import timestamp
+from returnhub.connectors.mapping import required, timestamp
 from returnhub.connectors.ratelimit import TokenBucket
 from returnhub.delivery.errors import ClientError, ConfigurationError, MappingError, RateLimited
 from returnhub.domain.external import ExternalItem, ExternalReturn
@@ -216,12 +216,11 @@ def map_return(node: Mapping[str, Any], fetched_at: datetime) -> ExternalReturn:
         raise MappingError(f"unknown Shopify return status {status!r} for {gid}")
     order = node.get("order") or {}
     customer = order.get("customer") or {}
-    email = str(order.get("email") or customer.get("email") or "").strip().lower()
-    if not email:
-        raise MappingError(f"Shopify return {gid}: its order has no customer email")
-    order_name = str(order.get("name") or "").strip()
-    if not order_name:
-        raise MappingError(f"Shopify return {gid} has no order name")
+    email = required(
+        order.get("email") or customer.get("email"),
+        f"Shopify return {gid}: its order has no customer email",
+    ).lower()
+    order_name = required(order.get("name"), f"Shopify return {gid} has no order name")
     items = []
     currencies = [str(order.get("currencyCode") or "")]
     edges = (node.get("returnLineItems") or {}).get("edges") or []
@@ -241,17 +240,17 @@ def map_return(node: Mapping[str, Any], fetched_at: datetime) -> ExternalReturn:
         except ValueError as exc:
             raise MappingError(f"Shopify return {gid}: {where}.amount: {exc}") from None
         reason = str(line.get("returnReason") or "").lower()
-        for _ in range(int(line.get("quantity") or 0)):
-            items.append(
-                ExternalItem(
-                    sku=str(item.get("sku") or f"shopify-{item.get('id') or line['id']}"),
-                    title=str(item.get("title") or ""),
-                    variant=str(item.get("variantTitle") or ""),
-                    unit_price=unit_price,
-                    reason="" if reason == "unknown" else reason,
-                    comment=str(line.get("returnReasonNote") or line.get("customerNote") or ""),
-                )
+        # One ExternalItem per unit, as every source maps them.
+        items += [
+            ExternalItem(
+                sku=str(item.get("sku") or f"shopify-{item.get('id') or line['id']}"),
+                title=str(item.get("title") or ""),
+                variant=str(item.get("variantTitle") or ""),
+                unit_price=unit_price,
+                reason="" if reason == "unknown" else reason,
+                comment=str(line.get("returnReasonNote") or line.get("customerNote") or ""),
             )
+        ] * int(line.get("quantity") or 0)
     currency = next((c for c in currencies if c), "")
     if not currency:
         raise MappingError(f"Shopify return {gid}: no currency on the order or its lines")
