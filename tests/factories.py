@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import datetime, timedelta
 from itertools import count
 from typing import Any
@@ -101,3 +104,25 @@ def create_return(
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+def post_hmac_signed(
+    client: TestClient,
+    path: str,
+    body: bytes,
+    *,
+    header: str,
+    secret: str,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """POST a webhook signed as Shopify signs: base64(HMAC-SHA256(secret, raw body)) in header."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return client.post(
+        path,
+        content=body,
+        headers={
+            header: base64.b64encode(digest).decode(),
+            "Content-Type": "application/json",
+            **(headers or {}),
+        },
+    )

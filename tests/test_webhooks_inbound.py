@@ -265,9 +265,10 @@ def test_shopify_event_id_dedupes(hub: tuple[TestClient, Worker], db: Database) 
     signature = base64.b64encode(
         hmac.new(LOOP_SECRET.encode(), body, hashlib.sha256).digest()
     ).decode()
+    # A topic returnhub does not map: dedupe is the point here, not the Admin API pull.
     headers = {
         "X-Shopify-Hmac-Sha256": signature,
-        "X-Shopify-Topic": "returns/approve",
+        "X-Shopify-Topic": "app/uninstalled",
         "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
     }
     assert client.post("/webhooks/shopify", content=body, headers=headers).status_code == 202
@@ -275,7 +276,7 @@ def test_shopify_event_id_dedupes(hub: tuple[TestClient, Worker], db: Database) 
     worker.drain()
     event = client.get("/api/v1/inbox", params={"source": "shopify"}).json()["data"][0]
     assert (event["event_type"], event["dedupe_key"], event["status"]) == (
-        "returns/approve",
+        "app/uninstalled",
         "id:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
         "ignored",
     )

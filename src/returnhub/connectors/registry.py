@@ -8,6 +8,7 @@ from returnhub.connectors import ledger, returnlogic, shopify
 from returnhub.connectors.base import ConnectorSpec, SearchableSystem
 from returnhub.connectors.loop import system as loop
 from returnhub.connectors.ratelimit import shared_bucket
+from returnhub.delivery.errors import ConfigurationError
 from returnhub.settings import Settings
 from returnhub.store.db import Database
 
@@ -46,11 +47,25 @@ def configured_systems(
             settings.returnlogic_base_url, _secret(settings, "returnlogic_api_key"), http
         )
     if is_configured(shopify.SPEC, settings):
-        systems["shopify"] = shopify.ShopifySystem(
-            settings.shopify_base_url,
-            _secret(settings, "shopify_access_token"),
-            settings.shopify_api_version,
-            http,
-            shared_bucket("shopify", 2.0, 40),
-        )
+        systems["shopify"] = shopify_system(settings, http)
     return systems
+
+
+def shopify_system(settings: Settings, http: httpx.Client) -> shopify.ShopifySystem:
+    """The Shopify client; ConfigurationError naming what to set when it is not configured."""
+    missing = missing_settings(shopify.SPEC, settings)
+    if missing:
+        raise ConfigurationError(
+            "Shopify's Admin API is not configured, so its returns webhooks cannot be pulled "
+            "into the ledger: set RETURNHUB_SHOPIFY_BASE_URL (the shop, e.g. "
+            "https://acme.myshopify.com) and RETURNHUB_SHOPIFY_ACCESS_TOKEN (an Admin API access "
+            f"token with the {shopify.SCOPES} scopes), then replay the parked jobs "
+            f"(returnhub outbox replay --all-dead); missing: {', '.join(missing)}"
+        )
+    return shopify.ShopifySystem(
+        settings.shopify_base_url,
+        _secret(settings, "shopify_access_token"),
+        settings.shopify_api_version,
+        http,
+        shared_bucket("shopify", 2.0, 40),
+    )

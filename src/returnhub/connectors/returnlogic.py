@@ -3,12 +3,15 @@
 EXPERIMENTAL. Only the auth scheme and the webhook behaviour are verified in the reference;
 the RMA JSON shape (rlRmaId, workflowStatus, orderName, customerEmail, customerName, totals,
 shippingLabel, rmaItems) comes from third-party clients and is UNVERIFIED, as are the status
-names mapped below.
+names mapped below. So are the webhooks' body and event names: the docs only say that RMA
+created, updated and deleted events exist and that their order is not guaranteed (harmless here:
+services/sync never moves a return back to an older state).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -21,7 +24,7 @@ from returnhub.connectors.base import (
     lower_emails,
 )
 from returnhub.connectors.http import send
-from returnhub.connectors.loop.webhooks import money, timestamp
+from returnhub.connectors.mapping import money, required, timestamp
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.domain.external import ExternalItem, ExternalReturn
 from returnhub.domain.lifecycle import ReturnState
@@ -53,6 +56,42 @@ STATES = {
     "abandoned": ReturnState.EXPIRED,
     "rejected": ReturnState.REJECTED,
 }
+
+
+# UNVERIFIED event names: read after event_type() folds case and separators ("RMA_CREATED",
+# "rma/created" and "rma.created" are one name).
+RMA_EVENTS = frozenset({"rma.created", "rma.updated"})
+RMA_DELETED = frozenset({"rma.deleted"})
+
+
+def event_type(payload: Mapping[str, Any]) -> str:
+    raw = payload.get("event") or payload.get("type") or payload.get("topic") or ""
+    return str(raw).strip().lower().replace("_", ".").replace("/", ".")
+
+
+def webhook_rma(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The RMA a webhook is about. UNVERIFIED shape: either the body itself or its ``data``."""
+    data = payload.get("data")
+    return data if isinstance(data, Mapping) else payload
+
+
+def rma_id(rma: Mapping[str, Any]) -> str:
+    rid = rma.get("rlRmaId") or rma.get("id")
+    return str(rid) if rid not in (None, "") else ""
+
+
+def lock_key(payload: Mapping[str, Any]) -> str | None:
+    rid = rma_id(webhook_rma(payload))
+    return f"returnlogic:rma:{rid}" if rid else None
+
+
+def map_rma_event(payload: Mapping[str, Any]) -> ExternalReturn:
+    return map_rma(webhook_rma(payload))
+
+
+def map_rma_deleted(payload: Mapping[str, Any]) -> ExternalReturn:
+    """A deleted RMA ends the return as cancelled, whatever it said before."""
+    return replace(map_rma(webhook_rma(payload)), state=ReturnState.CANCELLED, deleted=True)
 
 
 class ReturnLogicSystem:
@@ -114,9 +153,13 @@ class ReturnLogicSystem:
 
 
 def map_rma(rma: Mapping[str, Any]) -> ExternalReturn:
-    rid = rma.get("rlRmaId") or rma.get("id")
+    """One mapping for RMAs pulled from the API and RMAs in webhooks."""
+    rid = rma_id(rma)
     if not rid:
         raise MappingError("the ReturnLogic RMA has no rlRmaId")
+    email = required(rma.get("customerEmail"), f"ReturnLogic RMA {rid} has no customerEmail")
+    email = email.lower()
+    order_name = required(rma.get("orderName"), f"ReturnLogic RMA {rid} has no orderName")
     status = str(rma.get("workflowStatus") or "").strip().lower()
     if status not in STATES:
         raise MappingError(f"unknown ReturnLogic workflowStatus {rma.get('workflowStatus')!r}")
@@ -128,25 +171,25 @@ def map_rma(rma: Mapping[str, Any]) -> ExternalReturn:
     refund = (totals.get("refund") or {}).get("total") if isinstance(totals, Mapping) else None
     items = []
     for i, item in enumerate(rma.get("rmaItems") or []):
-        for _ in range(int(item.get("quantity") or 1)):
-            items.append(
-                ExternalItem(
-                    sku=str(item.get("sku") or f"rl-{item.get('id', i)}"),
-                    title=str(item.get("name") or ""),
-                    variant=str(item.get("variantName") or ""),
-                    unit_price=money(item.get("price"), f"rmaItems.{i}.price"),
-                    reason=str(item.get("returnReasonDescription") or ""),
-                    comment=str(item.get("returnReasonComment") or ""),
-                )
+        # One ExternalItem per unit, as every source maps them.
+        items += [
+            ExternalItem(
+                sku=str(item.get("sku") or f"rl-{item.get('id', i)}"),
+                title=str(item.get("name") or ""),
+                variant=str(item.get("variantName") or ""),
+                unit_price=money(item.get("price"), f"rmaItems.{i}.price"),
+                reason=str(item.get("returnReasonDescription") or ""),
+                comment=str(item.get("returnReasonComment") or ""),
             )
+        ] * int(item.get("quantity") or 1)
     return ExternalReturn(
         source="returnlogic",
-        external_id=str(rid),
+        external_id=rid,
         state=STATES[status],
         updated_at=timestamp(updated_raw, "timeline.updateDate") if updated_raw else created,
         created_at=created,
-        order_name=str(rma.get("orderName") or ""),
-        customer_email=str(rma.get("customerEmail") or "").lower(),
+        order_name=order_name,
+        customer_email=email,
         customer_name=str(rma.get("customerName") or ""),
         currency=str(rma.get("currency") or "USD").upper(),
         items=tuple(items),

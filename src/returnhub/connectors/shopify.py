@@ -1,11 +1,17 @@
-"""Shopify (GraphQL Admin API): customers by email or phone, orders by name.
+"""Shopify (GraphQL Admin API): customers by email or phone, orders by name, one return by id.
 
 Archived (closed) orders are left out, as in Gladly's own Shopify search. Shopify throttles
 by a leaky bucket; we stay well inside it client-side (40 requests of burst, 2 a second).
+
+Returns webhooks carry little more than the return's id and status, so each one is turned into
+a pull of the whole Return (``RETURN``) and mapped with ``map_return``: whatever order the
+webhooks arrive in, the ledger ends with Shopify's current state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -19,8 +25,12 @@ from returnhub.connectors.base import (
     lower_emails,
 )
 from returnhub.connectors.http import send
+from returnhub.connectors.mapping import required, timestamp
 from returnhub.connectors.ratelimit import TokenBucket
-from returnhub.delivery.errors import ClientError, MappingError, RateLimited
+from returnhub.delivery.errors import ClientError, ConfigurationError, MappingError, RateLimited
+from returnhub.domain.external import ExternalItem, ExternalReturn
+from returnhub.domain.lifecycle import ReturnState
+from returnhub.domain.money import minor_units
 
 SPEC = ConnectorSpec(
     key="shopify",
@@ -49,6 +59,45 @@ query Orders($query: String!) {
 """.strip()
 
 
+# Field names per shopify.dev (Return, ReturnLineItem, LineItem; API ≥ 2023-01). returnLineItems
+# is a connection of the ReturnLineItemType interface; its other kind (UnverifiedReturnLineItem,
+# no order line behind it) comes back as an empty node and is left out. 50 lines is far beyond
+# any real apparel return.
+RETURN = """
+query Return($id: ID!) {
+  return(id: $id) {
+    id name status createdAt closedAt requestApprovedAt
+    order {
+      id name email createdAt currencyCode
+      customer { id email displayName phone }
+    }
+    returnLineItems(first: 50) {
+      edges { node { ... on ReturnLineItem {
+        id quantity returnReason returnReasonNote customerNote
+        fulfillmentLineItem { lineItem {
+          id sku title variantTitle
+          originalUnitPriceSet { shopMoney { amount currencyCode } }
+        } }
+      } } }
+    }
+  }
+}
+""".strip()
+
+SCOPES = "read_returns, read_orders and read_customers"
+
+# CLOSED → closed, not processed: Shopify closes a return when nothing more is expected of it,
+# including returns closed without any item being inspected or refunded; "processed" in the
+# ledger claims an inspection Shopify does not tell us happened. A reopen moves it back to OPEN.
+STATES = {
+    "REQUESTED": ReturnState.REQUESTED,
+    "OPEN": ReturnState.AUTHORIZED,
+    "CLOSED": ReturnState.CLOSED,
+    "DECLINED": ReturnState.REJECTED,
+    "CANCELED": ReturnState.CANCELLED,
+}
+
+
 def _search_value(value: str) -> str:
     # Shopify search syntax: quote the value so '+' and '@' are taken literally.
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -68,14 +117,21 @@ class ShopifySystem:
     def _query(self, document: str, variables: dict[str, Any], timeout: float) -> dict[str, Any]:
         if not self.bucket.acquire(timeout=timeout):
             raise RateLimited("Shopify's request bucket is empty; the budget ran out waiting")
-        response = send(
-            self.http,
-            "POST",
-            self.url,
-            json={"query": document, "variables": variables},
-            headers={"X-Shopify-Access-Token": self.token},
-            timeout=timeout,
-        )
+        try:
+            response = send(
+                self.http,
+                "POST",
+                self.url,
+                json={"query": document, "variables": variables},
+                headers={"X-Shopify-Access-Token": self.token},
+                timeout=timeout,
+            )
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                "Shopify refused our credentials: is RETURNHUB_SHOPIFY_ACCESS_TOKEN an Admin API "
+                f"access token of an app installed on the shop at RETURNHUB_SHOPIFY_BASE_URL? "
+                f"({exc.message})"
+            ) from None
         try:
             body = response.json()
         except ValueError:
@@ -87,11 +143,26 @@ class ShopifySystem:
             )
             if "throttled" in text.lower():
                 raise RateLimited(f"Shopify throttled the query: {text}", retry_after=1.0)
+            if any(_code(e) == "ACCESS_DENIED" for e in errors):
+                # A missing scope is answered 200 with an error: a person must grant it.
+                raise ConfigurationError(
+                    f"Shopify denied access (the app needs the {SCOPES} scopes): {text}"
+                )
             raise ClientError(f"Shopify GraphQL error: {text}")
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict):
             raise MappingError("Shopify's answer has no data")
         return data
+
+    def fetch_return(self, gid: str, timeout: float) -> dict[str, Any]:
+        """The Return as Shopify has it now (``RETURN``'s fields)."""
+        node = self._query(RETURN, {"id": gid}, timeout).get("return")
+        if not isinstance(node, dict):
+            raise ClientError(
+                f"Shopify has no return {gid} (deleted, or from another shop than "
+                "RETURNHUB_SHOPIFY_BASE_URL)"
+            )
+        return node
 
     def search_customers(self, query: SearchQuery, timeout: float) -> list[ExternalProfile]:
         terms = [f"email:{_search_value(e)}" for e in lower_emails(query.emails)]
@@ -116,6 +187,86 @@ class ShopifySystem:
                 if profile is not None:
                     profiles[profile.external_id] = profile
         return list(profiles.values())
+
+
+def _code(error: Any) -> str:
+    extensions = error.get("extensions") if isinstance(error, dict) else None
+    return str(extensions.get("code") or "") if isinstance(extensions, dict) else ""
+
+
+def return_gid(payload: Mapping[str, Any]) -> str:
+    """The Return's GraphQL id from a ``returns/*`` webhook (REST-style numeric ``id`` too)."""
+    gid = payload.get("admin_graphql_api_id")
+    if isinstance(gid, str) and gid.startswith("gid://shopify/Return/"):
+        return gid
+    rid = payload.get("id")
+    if isinstance(rid, int) or (isinstance(rid, str) and rid.isdigit()):
+        return f"gid://shopify/Return/{rid}"
+    raise MappingError("the Shopify returns webhook has neither admin_graphql_api_id nor an id")
+
+
+def map_return(node: Mapping[str, Any], fetched_at: datetime) -> ExternalReturn:
+    """A pulled Return → ExternalReturn. Shopify's Return has no update time, and each pull is
+    its current state, so the pull's own time stamps it: a later pull always wins."""
+    gid = str(node.get("id") or "")
+    if not gid:
+        raise MappingError("the Shopify return has no id")
+    status = str(node.get("status") or "")
+    if status not in STATES:
+        raise MappingError(f"unknown Shopify return status {status!r} for {gid}")
+    order = node.get("order") or {}
+    customer = order.get("customer") or {}
+    email = required(
+        order.get("email") or customer.get("email"),
+        f"Shopify return {gid}: its order has no customer email",
+    ).lower()
+    order_name = required(order.get("name"), f"Shopify return {gid} has no order name")
+    items = []
+    currencies = [str(order.get("currencyCode") or "")]
+    edges = (node.get("returnLineItems") or {}).get("edges") or []
+    for i, edge in enumerate(edges):
+        line = edge.get("node") or {}
+        if not line.get("id"):
+            continue
+        item = (line.get("fulfillmentLineItem") or {}).get("lineItem") or {}
+        price = (item.get("originalUnitPriceSet") or {}).get("shopMoney") or {}
+        line_currency = str(price.get("currencyCode") or currencies[0])
+        currencies.append(line_currency)
+        where = f"returnLineItems.{i}.originalUnitPriceSet.shopMoney"
+        if not line_currency:
+            raise MappingError(f"Shopify return {gid}: {where} has no currencyCode")
+        try:
+            unit_price = minor_units(str(price.get("amount")), line_currency)
+        except ValueError as exc:
+            raise MappingError(f"Shopify return {gid}: {where}.amount: {exc}") from None
+        reason = str(line.get("returnReason") or "").lower()
+        # One ExternalItem per unit, as every source maps them.
+        items += [
+            ExternalItem(
+                sku=str(item.get("sku") or f"shopify-{item.get('id') or line['id']}"),
+                title=str(item.get("title") or ""),
+                variant=str(item.get("variantTitle") or ""),
+                unit_price=unit_price,
+                reason="" if reason == "unknown" else reason,
+                comment=str(line.get("returnReasonNote") or line.get("customerNote") or ""),
+            )
+        ] * int(line.get("quantity") or 0)
+    currency = next((c for c in currencies if c), "")
+    if not currency:
+        raise MappingError(f"Shopify return {gid}: no currency on the order or its lines")
+    return ExternalReturn(
+        source=SPEC.key,
+        external_id=gid,
+        state=STATES[status],
+        updated_at=fetched_at,
+        created_at=timestamp(node.get("createdAt"), "createdAt"),
+        order_name=order_name,
+        customer_email=email,
+        customer_name=str(customer.get("displayName") or ""),
+        customer_phone=str(customer.get("phone") or ""),
+        currency=currency.upper(),
+        items=tuple(items),
+    )
 
 
 def _profile(node: dict[str, Any], order_name: str = "") -> ExternalProfile | None:

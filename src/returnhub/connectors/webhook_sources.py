@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from returnhub.connectors import generic
+import httpx
+
+from returnhub.connectors import generic, registry, returnlogic, shopify
 from returnhub.connectors.loop import webhooks as loop
 from returnhub.connectors.signatures import verify_hmac_base64, verify_standard_webhook
 from returnhub.domain.external import ExternalLabel, ExternalReturn
@@ -20,6 +23,18 @@ Headers = Mapping[str, str]
 Verifier = Callable[[str, bytes, Headers, str], None]
 # A pure mapping from a payload to what it says about a return; services/sync applies it.
 Mapper = Callable[[Payload], ExternalReturn | ExternalLabel]
+
+
+@dataclass(frozen=True)
+class PullContext:
+    settings: Settings
+    http: httpx.Client
+    now: datetime
+
+
+# For payloads that only name a return: fetch it from the source, then map it (pure). Runs
+# outside any database transaction, so a slow source never holds the write lock.
+Puller = Callable[[Payload, PullContext], ExternalReturn]
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,8 @@ class WebhookSource:
     lock_key: Callable[[Payload, Headers], str | None]
     # Event types we map into the ledger; any other type is stored and marked ignored.
     mappers: Mapping[str, Mapper]
+    # Event types turned into a pull of the return they name (never also in ``mappers``).
+    pullers: Mapping[str, Puller] = field(default_factory=dict)
     kept_headers: tuple[str, ...] = ()
 
     def secret(self, settings: Settings) -> str:
@@ -43,6 +60,9 @@ class WebhookSource:
 
     def env_var(self) -> str:
         return f"RETURNHUB_{self.secret_setting.upper()}"
+
+    def handled_types(self) -> list[str]:
+        return sorted({*self.mappers, *self.pullers})
 
 
 def _hmac_verifier(header: str) -> Verifier:
@@ -58,6 +78,27 @@ def _standard(secret: str, body: bytes, headers: Headers, hint: str) -> None:
 
 def _none(_: Payload, __: Headers) -> str | None:
     return None
+
+
+# Every returns topic Shopify has (REST names, as in X-Shopify-Topic).
+SHOPIFY_RETURN_TOPICS = frozenset(
+    {
+        "returns/request",
+        "returns/approve",
+        "returns/decline",
+        "returns/close",
+        "returns/reopen",
+        "returns/cancel",
+        "returns/process",
+        "returns/update",
+    }
+)
+
+
+def _pull_shopify_return(payload: Payload, pull: PullContext) -> ExternalReturn:
+    system = registry.shopify_system(pull.settings, pull.http)
+    node = system.fetch_return(shopify.return_gid(payload), pull.settings.outbound_timeout_seconds)
+    return shopify.map_return(node, pull.now)
 
 
 SOURCES: dict[str, WebhookSource] = {
@@ -89,9 +130,10 @@ SOURCES: dict[str, WebhookSource] = {
             event_type=lambda p, h: h.get("x-shopify-topic", ""),
             event_id=lambda p, h: h.get("x-shopify-webhook-id") or h.get("x-shopify-event-id"),
             lock_key=lambda p, h: f"shopify:return:{p['id']}" if p.get("id") else None,
-            # Shopify's returns webhooks carry little more than id and status; mapping them
-            # needs a GraphQL pull and arrives with the Shopify connector.
+            # Shopify's returns webhooks carry little more than id and status: each one pulls
+            # the whole Return, so every topic maps the same way.
             mappers={},
+            pullers={topic: _pull_shopify_return for topic in SHOPIFY_RETURN_TOPICS},
             kept_headers=("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id"),
         ),
         WebhookSource(
@@ -103,14 +145,14 @@ SOURCES: dict[str, WebhookSource] = {
             # UNVERIFIED: ReturnLogic does not document its signature scheme (see the reference);
             # we require the Shopify-style HMAC in this header until it is confirmed.
             verify=_hmac_verifier("X-ReturnLogic-Hmac-Sha256"),
-            event_type=lambda p, h: str(p.get("event") or p.get("type") or p.get("topic") or ""),
+            event_type=lambda p, h: returnlogic.event_type(p),
             event_id=lambda p, h: str(p["eventId"]) if p.get("eventId") else None,
-            lock_key=lambda p, h: (
-                f"returnlogic:rma:{p.get('rlRmaId') or (p.get('data') or {}).get('rlRmaId')}"
-                if p.get("rlRmaId") or isinstance(p.get("data"), Mapping)
-                else None
-            ),
-            mappers={},
+            lock_key=lambda p, h: returnlogic.lock_key(p),
+            # EXPERIMENTAL: event names and body shape are unverified (see connectors/returnlogic).
+            mappers={
+                **{t: returnlogic.map_rma_event for t in returnlogic.RMA_EVENTS},
+                **{t: returnlogic.map_rma_deleted for t in returnlogic.RMA_DELETED},
+            },
         ),
         WebhookSource(
             name="generic",

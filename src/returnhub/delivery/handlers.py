@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 import httpx
 
 from returnhub.connectors.keepalive import KeepAlivePool
+from returnhub.connectors.webhook_sources import SOURCES, PullContext, WebhookSource
 from returnhub.delivery import inbox
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
-from returnhub.domain.external import ExternalLabel
+from returnhub.domain.external import ExternalLabel, ExternalReturn
 from returnhub.services import linking, sync
 from returnhub.settings import Settings
 from returnhub.store.db import Database
@@ -33,34 +35,38 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, ClaimedJob], None]
+T = TypeVar("T")
 
 
 def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
-    """Map a stored inbound event into the ledger, in one transaction with its status."""
-    from returnhub.connectors.webhook_sources import SOURCES
-
+    """Map a stored inbound event into the ledger, in one transaction with its status. An event
+    that only names a return has it pulled from the source first, outside that transaction."""
     inbox_id = str(job.payload["inbox_id"])
     try:
+        source = SOURCES.get(job.connector)
+        pulled = _pull(ctx, source, inbox_id) if source is not None and source.pullers else None
         with ctx.db.write() as session:
             event = inbox.load(session, inbox_id)
             if event is None:
                 raise MappingError(f"inbox event {inbox_id} does not exist")
             source = SOURCES.get(event.source)
             mapper = source.mappers.get(event.event_type) if source else None
-            if mapper is None:
-                known = ", ".join(sorted(source.mappers)) if source and source.mappers else "none"
+            change: ExternalReturn | ExternalLabel
+            if pulled is not None:
+                change = pulled
+            elif mapper is not None:
+                change = _map(mapper, inbox.payload_of(event))
+            else:
+                known = ", ".join(source.handled_types()) if source else ""
                 inbox.mark(
                     session,
                     inbox_id,
                     inbox.InboxStatus.IGNORED,
-                    f"event type {event.event_type!r} is not mapped (mapped types: {known})",
+                    f"event type {event.event_type!r} is not mapped "
+                    f"(mapped types: {known or 'none'})",
                     ctx.clock(),
                 )
                 return
-            try:
-                change = mapper(inbox.payload_of(event))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise MappingError(f"cannot map the payload: {type(exc).__name__}: {exc}") from exc
             if isinstance(change, ExternalLabel):
                 result = sync.apply_external_label(session, change)
             else:
@@ -74,6 +80,25 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
             with ctx.db.write() as session:
                 inbox.mark(session, inbox_id, inbox.InboxStatus.FAILED, exc.message, ctx.clock())
         raise
+
+
+def _pull(ctx: HandlerContext, source: WebhookSource, inbox_id: str) -> ExternalReturn | None:
+    """The return the event names, fetched from its source; None when its type is not pulled."""
+    with ctx.db.read() as session:
+        event = inbox.load(session, inbox_id)
+        puller = source.pullers.get(event.event_type) if event is not None else None
+        payload = inbox.payload_of(event) if event is not None else {}
+    if puller is None:
+        return None
+    return _map(puller, payload, PullContext(ctx.settings, ctx.http, ctx.clock()))
+
+
+def _map(translate: Callable[..., T], *args: Any) -> T:
+    """A payload of an unexpected shape is a MappingError: the job dies with it, visibly."""
+    try:
+        return translate(*args)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MappingError(f"cannot map the payload: {type(exc).__name__}: {exc}") from exc
 
 
 def default_handlers() -> dict[str, Handler]:

@@ -44,6 +44,8 @@ class ExternalReturn:
     customer_email: str
     currency: str
     customer_name: str = ""
+    # As the source gives it; the ledger keeps it only if it reads as a valid number.
+    customer_phone: str = ""
     items: tuple[ExternalItem, ...] = ()
     exchange_items: tuple[ExternalExchangeItem, ...] = ()
     label_carrier: str = ""
@@ -52,6 +54,9 @@ class ExternalReturn:
     status_page_url: str = ""
     refund_amount: int | None = None
     shipping_zip: str = ""
+    # The source deleted the return: final, so it applies even when its stamp is not newer
+    # (a deletion need not bump the source's own update time).
+    deleted: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 # Currencies whose minor unit is not 1/100. Everything else we meet in apparel retail uses cents.
 MINOR_UNIT_EXPONENT = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "KWD": 3, "BHD": 3, "JOD": 3}
@@ -30,3 +31,19 @@ class Money:
         whole, frac = divmod(abs(self.amount), 10**exponent)
         body = f"{whole:,}" if exponent == 0 else f"{whole:,}.{frac:0{exponent}d}"
         return f"{sign}{symbol}{body}"
+
+
+def minor_units(amount: str, currency: str) -> int:
+    """A decimal amount in major units (``"12.50"``, as APIs send money) → exact integer minor
+    units of ``currency``. ValueError when it is not a decimal or has more precision than the
+    currency's minor unit (rounding would invent or lose money)."""
+    try:
+        value = Decimal(str(amount).strip())
+    except InvalidOperation:
+        raise ValueError(f"{amount!r} is not a decimal amount") from None
+    if not value.is_finite():
+        raise ValueError(f"{amount!r} is not a decimal amount")
+    scaled = value.scaleb(MINOR_UNIT_EXPONENT.get(currency.upper(), 2))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount!r} has more decimals than {currency} allows")
+    return int(scaled)

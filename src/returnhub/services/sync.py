@@ -3,7 +3,8 @@
 The source is the authority on its own returns, so its state is taken as given rather than
 walked through the transition table, with one rule that makes delivery order irrelevant: a
 change stamped older than what the ledger already holds is ignored, so nothing ever moves
-backwards, and an update that arrives before its create simply creates the return.
+backwards, and an update that arrives before its create simply creates the return. A deletion
+is final, so it applies even when it is not stamped newer (only its state is taken then).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from returnhub.delivery.errors import ServerError
+from returnhub.domain.contact import normalize_phone
+from returnhub.domain.errors import InvalidInput
 from returnhub.domain.events import EventType
 from returnhub.domain.external import ExternalLabel, ExternalReturn
 from returnhub.domain.ids import Prefix, new_id, new_return_number
@@ -28,6 +31,7 @@ from returnhub.services.returns import RefundState, summary
 from returnhub.store.tables import (
     Customer,
     CustomerEmail,
+    CustomerPhone,
     ExchangeItem,
     Order,
     OrderLine,
@@ -54,6 +58,7 @@ def _customer(session: Session, ext: ExternalReturn) -> Customer:
         name_search=name.lower(),
         tags=[],
         emails=[CustomerEmail(email=ext.customer_email, position=0)],
+        phones=[CustomerPhone(number=phone, type="MOBILE", position=0) for phone in _phone(ext)],
     )
     try:
         # A concurrent event for the same new customer may create them first (PostgreSQL):
@@ -68,6 +73,17 @@ def _customer(session: Session, ext: ExternalReturn) -> Customer:
         return existing
     record_event(session, EventType.CUSTOMER_CREATED, customer.public_id, {"name": name})
     return customer
+
+
+def _phone(ext: ExternalReturn) -> list[str]:
+    """The source's customer phone in E.164, or nothing: a number we cannot read must not stop
+    the return from reaching the ledger (the email identifies the customer)."""
+    if not ext.customer_phone:
+        return []
+    try:
+        return [normalize_phone(ext.customer_phone)]
+    except InvalidInput:
+        return []
 
 
 def _order(session: Session, ext: ExternalReturn, customer: Customer) -> Order:
@@ -192,26 +208,11 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
         record_event(session, EventType.RETURN_CREATED, ret.public_id, summary(ret))
         return SyncResult.CREATED
 
-    if ret.source_updated_at is not None and ext.updated_at <= ret.source_updated_at:
+    stale = ret.source_updated_at is not None and ext.updated_at <= ret.source_updated_at
+    if stale and not ext.deleted:
         return SyncResult.STALE
-    ret.source_updated_at = ext.updated_at
-    changed = False
-    fields = [("status_page_url", ext.status_page_url)]
-    # Label events carry their own clock; a return event older than the last label event
-    # must not roll the label back.
-    if ret.label_updated_at is None or ext.updated_at > ret.label_updated_at:
-        fields += [
-            ("label_carrier", ext.label_carrier),
-            ("label_tracking_number", ext.label_tracking_number),
-            ("label_status", ext.label_status),
-        ]
-    for attr, value in fields:
-        if value and getattr(ret, attr) != value:
-            setattr(ret, attr, value)
-            changed = True
-    if ext.refund_amount is not None and ext.refund_amount != ret.refund_amount:
-        ret.refund_amount = ext.refund_amount
-        changed = True
+    # A stale deletion still ends the return, but its other fields are older than ours.
+    changed = False if stale else _refresh_fields(ret, ext)
     previous = ret.state
     if ext.state.value != previous:
         ret.state = ext.state.value
@@ -235,6 +236,29 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
         )
         return SyncResult.UPDATED
     return SyncResult.UPDATED if changed else SyncResult.UNCHANGED
+
+
+def _refresh_fields(ret: Return, ext: ExternalReturn) -> bool:
+    """Take the source's newer details (not the state); whether anything changed."""
+    ret.source_updated_at = ext.updated_at
+    changed = False
+    fields = [("status_page_url", ext.status_page_url)]
+    # Label events carry their own clock; a return event older than the last label event
+    # must not roll the label back.
+    if ret.label_updated_at is None or ext.updated_at > ret.label_updated_at:
+        fields += [
+            ("label_carrier", ext.label_carrier),
+            ("label_tracking_number", ext.label_tracking_number),
+            ("label_status", ext.label_status),
+        ]
+    for attr, value in fields:
+        if value and getattr(ret, attr) != value:
+            setattr(ret, attr, value)
+            changed = True
+    if ext.refund_amount is not None and ext.refund_amount != ret.refund_amount:
+        ret.refund_amount = ext.refund_amount
+        changed = True
+    return changed
 
 
 class ReturnNotYetKnown(ServerError):

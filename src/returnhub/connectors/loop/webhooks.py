@@ -8,10 +8,12 @@ items are one per unit; `edited_at` is null for a return never edited.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+# money and timestamp stay importable from here, where they were first written.
+from returnhub.connectors.mapping import money as money
+from returnhub.connectors.mapping import required
+from returnhub.connectors.mapping import timestamp as timestamp
 from returnhub.delivery.errors import MappingError
 from returnhub.domain.external import (
     ExternalExchangeItem,
@@ -58,28 +60,6 @@ def lock_key(payload: Mapping[str, Any]) -> str | None:
     return f"loop:{kind}:{rid}"
 
 
-def money(value: Any, field: str) -> int:
-    """Decimal string (or number) in major units → integer minor units, exactly."""
-    if value in (None, ""):
-        return 0
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise MappingError(f"{field} is not a decimal amount: {value!r}") from None
-    return int((amount * 100).to_integral_value())
-
-
-def timestamp(value: Any, field: str) -> datetime:
-    if not value:
-        raise MappingError(f"{field} is missing")
-    text = str(value).strip().replace(" ", "T", 1)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise MappingError(f"{field} is not an ISO-8601 time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def state(raw: Any, label_status: str) -> ReturnState:
     name = str(raw or "").strip().lower()
     if name == "open":
@@ -95,12 +75,10 @@ def map_return(payload: Mapping[str, Any]) -> ExternalReturn:
         raise MappingError("the Loop return has no id")
     label_status = str(payload.get("label_status") or "").strip().lower()
     detail = payload.get("customer_detail") or {}
-    email = str(payload.get("customer") or detail.get("email") or "").strip().lower()
-    if not email:
-        raise MappingError(f"Loop return {rid} has no customer email")
-    order_name = str(payload.get("order_name") or "").strip()
-    if not order_name:
-        raise MappingError(f"Loop return {rid} has no order_name")
+    email = required(
+        payload.get("customer") or detail.get("email"), f"Loop return {rid} has no customer email"
+    ).lower()
+    order_name = required(payload.get("order_name"), f"Loop return {rid} has no order_name")
     created = timestamp(payload.get("created_at"), "created_at")
     edited = payload.get("edited_at")
     items = []
