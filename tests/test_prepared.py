@@ -3,6 +3,7 @@ return must equal what SQLAlchemy returns for the same statement, on both engine
 
 from __future__ import annotations
 
+import gc
 import threading
 from datetime import datetime
 
@@ -116,6 +117,10 @@ def test_each_thread_reads_on_its_own_connection(db: Database) -> None:
         thread.join(30)
     assert not failures
     assert seen == [5] * 80
+    # Ended threads give their connections back to the pool.
+    del threads
+    gc.collect()
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 def test_a_failed_statement_leaves_the_reader_usable(db: Database) -> None:
@@ -128,3 +133,28 @@ def test_a_failed_statement_leaves_the_reader_usable(db: Database) -> None:
             fetch(reader, broken, {})
         with db.read_cursor() as reader:
             assert len(fetch(reader, ids, {})) == 3
+
+
+def test_a_read_survives_its_connection_being_killed(db: Database) -> None:
+    """A database restart (or a proxy dropping idle connections) kills held connections; the
+    next lookup must still answer, on a new connection."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite connections are in-process file handles: nothing can drop them")
+    load_demo(db, customers=3, seed=1, now=TEST_NOW)
+    ids = PreparedSelect(select(Customer.id))
+    pid = PreparedSelect(select(func.pg_backend_pid()))
+    [(first,)] = db.run_read(lambda reader: fetch(reader, pid, {}))
+    with db.engine.connect() as other:
+        other.execute(select(func.pg_terminate_backend(first)))
+    assert len(db.run_read(lambda reader: fetch(reader, ids, {}))) == 3
+    [(second,)] = db.run_read(lambda reader: fetch(reader, pid, {}))
+    assert second != first
+
+
+def test_postgresql_reads_see_commits_made_after_the_connection_was_taken(db: Database) -> None:
+    """Held connections run in autocommit on PostgreSQL: no read may sit in a transaction
+    that hides later commits."""
+    ids = PreparedSelect(select(Customer.id))
+    assert db.run_read(lambda reader: fetch(reader, ids, {})) == []
+    load_demo(db, customers=2, seed=1, now=TEST_NOW)
+    assert len(db.run_read(lambda reader: fetch(reader, ids, {}))) == 2

@@ -10,18 +10,19 @@ ourselves, which is the recipe SQLAlchemy documents for correct SERIALIZABLE sem
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from returnhub.settings import Settings
-from returnhub.store.prepared import HeldSqliteReads, ReadCursor, read_cursor
+from returnhub.store.prepared import HeldReads, ReadCursor
 
 WRITE_OPTION = "returnhub_write"
+T = TypeVar("T")
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -81,7 +82,7 @@ class Database:
         self._read = sessionmaker(bind=engine, expire_on_commit=False, info=info)
         sqlite = engine.dialect.name == "sqlite"
         self._sqlite_writer = threading.RLock() if sqlite else None
-        self._sqlite_reads = HeldSqliteReads(engine) if sqlite else None
+        self._held_reads = HeldReads(engine)
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._write = sessionmaker(
             bind=self._write_engine,
@@ -129,10 +130,13 @@ class Database:
             yield connection
 
     def read_cursor(self) -> AbstractContextManager[ReadCursor]:
-        """A read transaction on the driver's cursor, for prepared statements (see prepared.py)."""
-        if self._sqlite_reads is not None:
-            return self._sqlite_reads.read()
-        return read_cursor(self.engine)
+        """A read on the driver's cursor, for prepared statements (see prepared.py)."""
+        return self._held_reads.read()
+
+    def run_read(self, work: Callable[[ReadCursor], T]) -> T:
+        """``work`` in ``read_cursor``, run once more if the connection had died (a database
+        restart): for reads that must answer, such as Gladly's lookups."""
+        return self._held_reads.run(work)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -148,6 +152,5 @@ class Database:
         return True
 
     def dispose(self) -> None:
-        if self._sqlite_reads is not None:
-            self._sqlite_reads.close()
+        self._held_reads.close()
         self.engine.dispose()

@@ -17,7 +17,10 @@ from returnhub.api.deps import AppContext, Context
 from returnhub.api.gladly import actions, contract
 from returnhub.api.gladly.auth import GladlyAuthError, authenticate
 from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, error_body, json_response
+from returnhub.domain.routing import CustomerSnapshot
 from returnhub.services import customer_lookup, linking, routing
+from returnhub.services.customer_lookup import Profile
+from returnhub.store.prepared import ReadCursor
 
 router = APIRouter(prefix="/integrations/gladly", tags=["gladly"])
 
@@ -137,26 +140,32 @@ def _answer_lookup(
     region = ctx.settings.default_phone_region
     base_url = ctx.settings.base_url.rstrip("/")
     if parsed.level is contract.Level.DETAILED:
-        with ctx.db.read_cursor() as reader:
-            assert parsed.external_customer_id is not None
-            found = customer_lookup.profile(reader, parsed.external_customer_id)
+        assert parsed.external_customer_id is not None
+        customer_id = parsed.external_customer_id
+
+        def detailed(reader: ReadCursor) -> tuple[Profile, CustomerSnapshot] | None:
+            found = customer_lookup.profile(reader, customer_id)
             if found is None:
-                return {"results": []}, None
-            snapshot = routing.snapshot_from_loaded(
-                reader,
-                found.customer.tags or (),
-                found.returns,
-                found.orders[0] if found.orders else None,
-            )
+                return None
+            latest = found.orders[0] if found.orders else None
+            tags = found.customer.tags or ()
+            return found, routing.snapshot_from_loaded(reader, tags, found.returns, latest)
+
+        loaded = ctx.db.run_read(detailed)
+        if loaded is None:
+            return {"results": []}, None
+        found, snapshot = loaded
         now = ctx.clock()
         extra = routing.gladly_attributes(ctx.settings, snapshot, now)
         return {"results": [contract.detailed_result(found, now, base_url, extra)]}, found.customer
-    with ctx.db.read_cursor() as reader:
+
+    def basic(reader: ReadCursor) -> list[customer_lookup.Candidate]:
         if parsed.auto_link:
             match = customer_lookup.auto_link(reader, parsed.query, region)
-            matches = [match] if match is not None else []
-        else:
-            matches = customer_lookup.search(reader, parsed.query, region)
+            return [match] if match is not None else []
+        return customer_lookup.search(reader, parsed.query, region)
+
+    matches = ctx.db.run_read(basic)
     return {"results": [contract.basic_result(candidate) for candidate in matches]}, None
 
 
