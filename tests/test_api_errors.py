@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+
+from returnhub.services import customer_lookup
 
 
 def test_malformed_json_is_400(client: TestClient) -> None:
@@ -69,3 +72,46 @@ def test_openapi_is_served(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/api/v1/returns/{return_id}/{action}" in schema["paths"]
     assert client.get("/docs").status_code == 200
+
+
+DETAILED = {
+    "lookupLevel": "DETAILED",
+    "uniqueMatchRequired": True,
+    "query": {"externalCustomerId": "cus_missing"},
+}
+
+
+def test_plain_routes_are_counted_in_metrics(client: TestClient) -> None:
+    assert client.post("/integrations/gladly/lookup", json=DETAILED).json() == {"results": []}
+    metrics = client.get("/metrics").text
+    assert (
+        'returnhub_http_requests_total{method="POST",route="/integrations/gladly/lookup",'
+        'status="200"} 1.0' in metrics
+    )
+
+
+def test_a_plain_route_with_its_database_down_answers_503(tmp_path: object) -> None:
+    from returnhub.api.app import create_app
+    from returnhub.settings import Settings
+
+    app = create_app(Settings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/integrations/gladly/lookup", json=DETAILED)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["errors"][0]["code"] == "database_unavailable"
+
+
+def test_a_failing_plain_route_answers_json_500_without_a_trace(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(customer_lookup, "profile", broken)
+    response = client.post("/integrations/gladly/lookup", json=DETAILED)
+    assert response.status_code == 500
+    assert response.json()["errors"][0]["code"] == "internal_error"
+    assert "secret" not in response.text
+    metrics = client.get("/metrics").text
+    assert 'route="/integrations/gladly/lookup",status="500"} 1.0' in metrics

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from returnhub.api.app import create_app
+from returnhub.api.app import create_app, plain_failure
 from returnhub.api.gladly import routes as gladly_routes
 from returnhub.api.plain import PlainEndpoints
 from returnhub.connectors.gladly import signing
@@ -325,7 +325,7 @@ def test_published_test_vector_end_to_end(settings: Settings, db: Database, cloc
     vector_route = replace(
         gladly_routes.lookup_route(hub.state.context), template="/api/v2/customer/lookup"
     )
-    app = PlainEndpoints(hub, [vector_route])
+    app = PlainEndpoints(hub, [vector_route], plain_failure)
     body = (
         b'{"lookupLevel":"DETAILED","query":{"emails":["martha.williams@gmail.com"],'
         b'"externalCustomerId":"abc","favoriteDate":"2018-08-19T07:00:00.000Z",'

@@ -13,9 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from returnhub import __version__
 from returnhub.api import plain
 from returnhub.api.deps import AppContext
-from returnhub.api.errors import install_error_handlers
+from returnhub.api.errors import failure_answer, install_error_handlers
 from returnhub.api.gladly import routes as gladly_routes
-from returnhub.api.metrics import Metrics, OutboxCollector, install_metrics
+from returnhub.api.metrics import Metrics, MetricsMiddleware, OutboxCollector
 from returnhub.api.routes import (
     allowlist,
     conversations,
@@ -49,6 +49,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         422: "Invalid values; each error names the field",
     }.items()
 }
+
+
+def plain_failure(exc: Exception, path: str) -> plain.PlainResponse:
+    status, errors, headers = failure_answer(exc, path)
+    return plain.json_response(
+        status,
+        {"errors": errors},
+        [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+    )
 
 
 def create_app(
@@ -93,12 +102,14 @@ def create_app(
     app.state.context = AppContext(settings=settings, db=db, clock=clock)
     app.state.metrics = metrics
     install_error_handlers(app)
-    # Machine-facing hot paths are plain ASGI ahead of the routers; the metrics middleware
-    # (added after, so outside) counts them too.
+    # Machine-facing hot paths are plain ASGI ahead of FastAPI's stack; the metrics middleware
+    # wraps them and everything else.
     plain.install(
-        app, [webhooks.route(app.state.context), gladly_routes.lookup_route(app.state.context)]
+        app,
+        [webhooks.route(app.state.context), gladly_routes.lookup_route(app.state.context)],
+        on_error=plain_failure,
+        outermost=lambda inner: MetricsMiddleware(inner, metrics),
     )
-    install_metrics(app, metrics)
     # Gladly is a machine on a clock: match its routes first.
     app.include_router(gladly_routes.router)
     app.include_router(portal.router)

@@ -46,6 +46,53 @@ def _validation_message(error: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def failure_answer(
+    exc: Exception, path: str
+) -> tuple[int, list[dict[str, Any]], dict[str, str] | None]:
+    """Status, errors and headers for an exception nothing else handled (logged here), for the
+    FastAPI routes and the plain-ASGI ones alike."""
+    if isinstance(exc, IntegrityError):
+        # A concurrent request won a uniqueness race that our own checks could not see.
+        log.info("integrity_conflict", error=str(exc.orig)[:200])
+        return (
+            409,
+            [
+                {
+                    "field": "",
+                    "code": "conflict",
+                    "message": "the change conflicts with data written at the same moment; "
+                    "fetch the current state and retry",
+                }
+            ],
+            None,
+        )
+    if isinstance(exc, OperationalError):
+        log.error("database_unavailable", error=str(exc.orig)[:200])
+        return (
+            503,
+            [
+                {
+                    "field": "",
+                    "code": "database_unavailable",
+                    "message": "the database is busy or unreachable; retry shortly",
+                }
+            ],
+            {"Retry-After": "1"},
+        )
+    log.exception("unhandled_error", path=path, exc_info=exc)
+    return (
+        500,
+        [
+            {
+                "field": "",
+                "code": "internal_error",
+                "message": "something went wrong on our side; it has been logged",
+            }
+        ],
+        None,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -99,46 +146,8 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
-        # A concurrent request won a uniqueness race that our own checks could not see.
-        log.info("integrity_conflict", error=str(exc.orig)[:200])
-        return _errors(
-            409,
-            [
-                {
-                    "field": "",
-                    "code": "conflict",
-                    "message": "the change conflicts with data written at the same moment; "
-                    "fetch the current state and retry",
-                }
-            ],
-        )
-
     @app.exception_handler(OperationalError)
-    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database_unavailable", error=str(exc.orig)[:200])
-        return _errors(
-            503,
-            [
-                {
-                    "field": "",
-                    "code": "database_unavailable",
-                    "message": "the database is busy or unreachable; retry shortly",
-                }
-            ],
-            {"Retry-After": "1"},
-        )
-
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", path=request.url.path)
-        return _errors(
-            500,
-            [
-                {
-                    "field": "",
-                    "code": "internal_error",
-                    "message": "something went wrong on our side; it has been logged",
-                }
-            ],
-        )
+    async def _failure(request: Request, exc: Exception) -> JSONResponse:
+        status, errors, headers = failure_answer(exc, request.url.path)
+        return _errors(status, errors, headers)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -51,6 +52,10 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled children, looked up once per label set: prometheus_client's labels()
+        # validates and locks on every call, and this runs for every request.
+        self._latency: dict[tuple[str, str], Any] = {}
+        self._requests: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,12 +76,18 @@ class MetricsMiddleware:
             # The router records the matched route in the scope; unknown paths have none.
             route = str(getattr(scope.get("route"), "path", "unmatched"))
             method = str(scope.get("method", ""))
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(method, route, str(status)).inc()
-
-
-def install_metrics(app: FastAPI, metrics: Metrics) -> None:
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+            latency = self._latency.get((method, route))
+            if latency is None:
+                latency = self._latency[(method, route)] = self.metrics.latency.labels(
+                    method, route
+                )
+            latency.observe(time.perf_counter() - started)
+            counter = self._requests.get((method, route, status))
+            if counter is None:
+                counter = self._requests[(method, route, status)] = self.metrics.requests.labels(
+                    method, route, str(status)
+                )
+            counter.inc()
 
 
 class OutboxCollector(Collector):

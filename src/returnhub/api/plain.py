@@ -69,12 +69,19 @@ class PlainRoute:
         return {rest.rstrip("}"): value}
 
 
-class PlainEndpoints:
-    """ASGI middleware: answers its routes itself; everything else passes through."""
+OnError = Callable[[Exception, str], PlainResponse]
 
-    def __init__(self, app: ASGIApp, routes: Sequence[PlainRoute]) -> None:
+
+class PlainEndpoints:
+    """ASGI middleware: answers its routes itself; everything else passes through.
+
+    It sits outside FastAPI's own middleware (see ``install``), so a route's exception is
+    answered here, by ``on_error``, the way FastAPI's handlers would answer it."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[PlainRoute], on_error: OnError) -> None:
         self.app = app
         self.routes = [(route, SimpleNamespace(path=route.template)) for route in routes]
+        self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -108,7 +115,10 @@ class PlainEndpoints:
                 params=params,
                 body=await _read_capped(headers, receive, route.max_body()),
             )
-            answer = await route.handler(request)
+            try:
+                answer = await route.handler(request)
+            except Exception as exc:  # answered like any other route's failure, never a trace
+                answer = self.on_error(exc, request.path)
         await send(
             {
                 "type": "http.response.start",
@@ -144,9 +154,22 @@ async def _read_capped(headers: Mapping[str, str], receive: Receive, limit: int)
     return b"".join(chunks)
 
 
-def install(app: FastAPI, routes: Sequence[PlainRoute]) -> None:
-    """Put ``routes`` in front of the routers and describe them in the OpenAPI document."""
-    app.add_middleware(PlainEndpoints, routes=routes)
+def install(
+    app: FastAPI,
+    routes: Sequence[PlainRoute],
+    on_error: OnError,
+    outermost: Callable[[ASGIApp], ASGIApp] = lambda inner: inner,
+) -> None:
+    """Answer ``routes`` ahead of FastAPI's whole middleware stack (its error, telemetry and
+    body-limit layers and its router cost ~30 µs a request, a tenth of a Gladly lookup), inside
+    ``outermost`` (the metrics middleware, which counts every request), and describe them in
+    the OpenAPI document."""
+    build_stack = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        return outermost(PlainEndpoints(build_stack(), routes, on_error))
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     build_schema = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -25,12 +25,19 @@ class Money:
 
     def format(self) -> str:
         """Human form, e.g. ``$12.50`` (used in notes and replies, never for arithmetic)."""
-        exponent = MINOR_UNIT_EXPONENT.get(self.currency, 2)
-        symbol = CURRENCY_SYMBOLS.get(self.currency, self.currency + " ")
-        sign = "-" if self.amount < 0 else ""
-        whole, frac = divmod(abs(self.amount), 10**exponent)
-        body = f"{whole:,}" if exponent == 0 else f"{whole:,}.{frac:0{exponent}d}"
-        return f"{sign}{symbol}{body}"
+        return format_amount(self.amount, self.currency)
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """``Money(amount, currency).format()`` without building a Money: Gladly lookups format
+    a few dozen amounts per answer."""
+    exponent = MINOR_UNIT_EXPONENT.get(currency, 2)
+    symbol = CURRENCY_SYMBOLS.get(currency) or currency + " "
+    sign = "-" if amount < 0 else ""
+    if exponent == 0:
+        return f"{sign}{symbol}{abs(amount):,}"
+    whole, frac = divmod(abs(amount), 10**exponent)
+    return f"{sign}{symbol}{whole:,}.{frac:0{exponent}d}"
 
 
 def minor_units(amount: str, currency: str) -> int:

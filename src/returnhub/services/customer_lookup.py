@@ -251,19 +251,24 @@ def profile(reader: Reader, customer_public_id: str) -> Profile | None:
     orders with lines and fulfilments), each built once: statement building, round trips and
     ORM object loading cost more CPU here than the rows themselves."""
     q = _profile_statements()
+    # The statements leave ordering to us (a few rows each; a sort in SQL cost SQLite a temp
+    # B-tree per statement): contacts by position, lines by position, fulfilments by id.
     customer: CustomerView | None = None
-    for kind, customer_id, public_id, name, tags, links, value, phone_type in fetch(
+    contacts: list[tuple[int, int, str, str, str]] = []
+    for kind, customer_id, public_id, name, tags, links, value, phone_type, position, key in fetch(
         reader, q.customer, {"public_id": customer_public_id}
     ):
         if kind == "c":
             customer = CustomerView(customer_id, public_id, name, list(tags or ()), links, [], [])
-        elif customer is not None:
-            if kind == "e":
-                customer.emails.append(EmailView(value))
-            else:
-                customer.phones.append(PhoneView(value, phone_type))
+        else:
+            contacts.append((position, key, kind, value, phone_type))
     if customer is None:
         return None
+    for _, _, kind, value, phone_type in sorted(contacts):
+        if kind == "e":
+            customer.emails.append(EmailView(value))
+        else:
+            customer.phones.append(PhoneView(value, phone_type))
     returns: list[ReturnView] = []
     for row in fetch(reader, q.returns, {"customer_id": customer.id}):
         if not returns or returns[-1].id != row[0]:
@@ -271,14 +276,19 @@ def profile(reader: Reader, customer_public_id: str) -> Profile | None:
         if row[13] is not None:
             returns[-1].items.append(ReturnItemView(row[13], row[14], row[15]))
     orders: dict[int, OrderView] = {}
+    details: list[tuple[str, int, int, int, list[Any]]] = []
     params = {"customer_id": customer.id, "limit": RECENT_ORDERS}
-    for kind, order_id, *values, placed_at, delivered_at in fetch(reader, q.orders, params):
-        # Rows come orders first ("c" sorts before "f" and "l"), then their details.
+    for kind, order_id, *values, position, placed_at, delivered_at in fetch(
+        reader, q.orders, params
+    ):
         if kind == "c":
             orders[order_id] = OrderView(
                 order_id, values[1], values[2], placed_at, delivered_at, values[4], [], []
             )
-        elif kind == "l":
+        else:
+            details.append((kind, order_id, position, values[0], values))
+    for kind, order_id, _, _, values in sorted(details, key=lambda d: d[1:4]):
+        if kind == "l":
             orders[order_id].lines.append(LineView(*values))
         else:
             orders[order_id].fulfillments.append(FulfillmentView(values[3], values[4]))
@@ -442,7 +452,7 @@ def _profile_statements() -> _ProfileStatements:
             CustomerPhone.position,
             CustomerPhone.id,
         ).where(CustomerPhone.customer_id == key),
-    ).subquery()
+    )
     # The recent orders ("c"), their lines ("l") and fulfilments ("f") in one result, the
     # detail rows joined to the limited set of orders (no list of ids sent back and forth).
     recent = (
@@ -504,20 +514,9 @@ def _profile_statements() -> _ProfileStatements:
             no_time,
             no_time,
         ).join(recent, recent.c.id == Fulfillment.order_id),
-    ).subquery()
+    )
     return _ProfileStatements(
-        customer=PreparedSelect(
-            select(
-                people.c.kind,
-                people.c.customer_id,
-                people.c.public_id,
-                people.c.name,
-                people.c.tags,
-                people.c.links,
-                people.c.value,
-                people.c.phone_type,
-            ).order_by(people.c.kind, people.c.position, people.c.id)
-        ),
+        customer=PreparedSelect(people),
         returns=PreparedSelect(
             select(
                 Return.id,
@@ -542,19 +541,5 @@ def _profile_statements() -> _ProfileStatements:
             .where(Return.customer_id == customer_id)
             .order_by(Return.id.desc(), ReturnItem.id)
         ),
-        orders=PreparedSelect(
-            select(
-                orders.c.kind,
-                orders.c.order_id,
-                orders.c.id,
-                orders.c.public_id,
-                orders.c.title,
-                orders.c.variant,
-                orders.c.sku,
-                orders.c.quantity,
-                orders.c.unit_price,
-                orders.c.placed_at,
-                orders.c.delivered_at,
-            ).order_by(orders.c.kind, orders.c.order_id, orders.c.position, orders.c.id)
-        ),
+        orders=PreparedSelect(orders),
     )

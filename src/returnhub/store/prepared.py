@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 import structlog
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -230,9 +231,12 @@ class HeldReads:
 
     @contextmanager
     def read(self) -> Iterator[ReadCursor]:
-        held = self._get()
-        if self._sqlite:
-            held.driver.execute("BEGIN")
+        try:
+            held = self._get()
+            if self._sqlite:
+                held.driver.execute("BEGIN")
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise self._translated(exc) from exc
         try:
             yield held.reader
         except BaseException as exc:
@@ -240,16 +244,25 @@ class HeldReads:
                 self._drop(held, exc)
             elif self._sqlite:
                 held.driver.execute("ROLLBACK")
+            if isinstance(exc, self.dialect.loaded_dbapi.Error):
+                raise self._translated(exc) from exc
             raise
         if self._sqlite:
             held.driver.execute("ROLLBACK")
+
+    def _translated(self, exc: Exception) -> StatementError:
+        # SQLAlchemy's classes (OperationalError, …), as from every other query: the API
+        # answers a database that is down or busy with 503, not 500.
+        return DBAPIError.instance(
+            None, None, exc, self.dialect.loaded_dbapi.Error, dialect=self.dialect
+        )
 
     def run(self, work: Callable[[ReadCursor], T]) -> T:
         """``work`` in a read; once more on a new connection if the held one had died."""
         try:
             with self.read() as reader:
                 return work(reader)
-        except self.dialect.loaded_dbapi.Error as exc:
+        except DBAPIError as exc:
             if getattr(self._local, "held", None) is not None:
                 raise  # the connection is fine: the statement itself failed
             log.warning("read_connection_replaced", error=str(exc))

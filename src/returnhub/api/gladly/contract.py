@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from returnhub.domain.lifecycle import ReturnState
-from returnhub.domain.money import Money
+from returnhub.domain.money import format_amount
 from returnhub.services.customer_lookup import (
     Candidate,
     CustomerView,
@@ -170,9 +170,9 @@ def parse_request(body: Any) -> LookupRequest:
 
 
 def iso(value: datetime) -> str:
-    return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    )
+    """ISO-8601 in UTC with milliseconds and a ``Z``, as Gladly's samples write them."""
+    # isoformat is C code; strftime parses its format string on every call.
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _contacts(customer: Customer | CustomerView) -> dict[str, Any]:
@@ -225,10 +225,16 @@ def _order_status(order: OrderView, returns: list[ReturnView]) -> str:
 def _order_note(returns: list[ReturnView]) -> str:
     parts = []
     for r in sorted(returns, key=lambda x: x.id):
-        refund = Money(r.refund_amount, r.currency).format()
+        refund = format_amount(r.refund_amount, r.currency)
         state = r.state.replace("_", " ")
         parts.append(f"{r.number}: {state}, refund {refund} {r.refund_state}")
     return "; ".join(parts)
+
+
+# Returns in these states take nothing back: their items count as not returned.
+_NOT_RETURNING = frozenset(
+    state.value for state in (ReturnState.CANCELLED, ReturnState.REJECTED, ReturnState.EXPIRED)
+)
 
 
 def order_transaction(
@@ -236,11 +242,7 @@ def order_transaction(
 ) -> dict[str, Any]:
     returned: dict[int, int] = {}
     for r in returns:
-        if ReturnState(r.state) in {
-            ReturnState.CANCELLED,
-            ReturnState.REJECTED,
-            ReturnState.EXPIRED,
-        }:
+        if r.state in _NOT_RETURNING:
             continue
         for item in r.items:
             returned[item.order_line_id] = returned.get(item.order_line_id, 0) + item.quantity
@@ -251,7 +253,7 @@ def order_transaction(
         "orderNumber": order.name.lstrip("#"),
         "createdAt": iso(order.placed_at),
         "orderStatus": _order_status(order, returns),
-        "orderTotal": Money(total, order.currency).format(),
+        "orderTotal": format_amount(total, order.currency),
         "currencyCode": order.currency,
         "itemCount": sum(line.quantity for line in order.lines),
         "orderLink": f"{base_url}/agent/orders/{order.public_id}",
@@ -263,8 +265,8 @@ def order_transaction(
                 "name": line.title,
                 "sku": line.sku,
                 "quantity": line.quantity,
-                "unitPrice": Money(line.unit_price, order.currency).format(),
-                "total": Money(line.unit_price * line.quantity, order.currency).format(),
+                "unitPrice": format_amount(line.unit_price, order.currency),
+                "total": format_amount(line.unit_price * line.quantity, order.currency),
                 "status": (
                     ("returned" if returned[line.id] >= line.quantity else "partially returned")
                     if returned.get(line.id)

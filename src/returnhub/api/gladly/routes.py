@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -100,8 +101,8 @@ async def lookup(ctx: AppContext, request: PlainRequest) -> PlainResponse:
     except GladlyAuthError as exc:
         return json_response(401, {"errors": [_auth_error(exc)]})
     try:
-        payload = json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        payload = orjson.loads(request.body)
+    except orjson.JSONDecodeError:
         return _gladly_error(400, "body", "the body is not valid JSON")
     try:
         parsed = contract.parse_request(payload)

@@ -51,6 +51,8 @@ class Authorization:
 
 
 def sorted_query(query: str) -> str:
+    if not query:
+        return ""  # a lookup's URL has no query: skip the parse
     pairs = sorted(parse_qsl(query, keep_blank_values=True))
     return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
 
