@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -22,7 +22,7 @@ from sqlalchemy import (
 
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.errors import InvalidInput
-from returnhub.domain.lifecycle import OPEN_STATES, ReturnState
+from returnhub.domain.lifecycle import OPEN_STATES
 from returnhub.services.lookup import name_pattern
 from returnhub.store.prepared import PreparedSelect, Reader, fetch
 from returnhub.store.tables import (
@@ -38,6 +38,7 @@ from returnhub.store.tables import (
 )
 
 MAX_RESULTS = 25
+_OPEN_STATE_VALUES = frozenset(state.value for state in OPEN_STATES)
 RECENT_ORDERS = 10
 
 
@@ -225,9 +226,9 @@ class Profile:
     returns: list[ReturnView] = field(default_factory=list)
     orders: list[OrderView] = field(default_factory=list)
 
-    @property
+    @cached_property
     def open_returns(self) -> list[ReturnView]:
-        return [r for r in self.returns if ReturnState(r.state) in OPEN_STATES]
+        return [r for r in self.returns if r.state in _OPEN_STATE_VALUES]
 
     @property
     def most_relevant_return(self) -> ReturnView | None:

@@ -31,6 +31,19 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=None)
         return value
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name == "sqlite":
+            # SQLite hands back text ('YYYY-MM-DD HH:MM:SS[.ffffff]'). One C call and one
+            # replace, instead of SQLAlchemy's parse followed by process_result_value: every
+            # read of a timestamp goes through here (a Gladly lookup reads a dozen).
+            def parse(value: str | None) -> datetime | None:
+                if value is None:
+                    return None
+                return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+            return parse
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
