@@ -98,7 +98,15 @@ RETURN_NODE: dict[str, Any] = {
             {"node": {}},
         ]
     },
+    "refunds": {"nodes": []},
 }
+
+
+def refund(amount: str, at: str) -> dict[str, Any]:
+    return {
+        "createdAt": at,
+        "totalRefundedSet": {"shopMoney": {"amount": amount, "currencyCode": "USD"}},
+    }
 
 
 class FakeShopify:
@@ -216,13 +224,14 @@ def assert_parked(client: TestClient, worker: Worker, db: Database, *messages: s
 
 
 @pytest.mark.parametrize(
-    ("topic", "status", "state"),
+    ("topic", "status", "state", "refund"),
     [
-        ("returns/request", "REQUESTED", "requested"),
-        ("returns/approve", "OPEN", "authorized"),
-        ("returns/close", "CLOSED", "closed"),
-        ("returns/decline", "DECLINED", "rejected"),
-        ("returns/cancel", "CANCELED", "cancelled"),
+        ("returns/request", "REQUESTED", "requested", ("pending", 2 * 2495 + 12000)),
+        ("returns/approve", "OPEN", "authorized", ("pending", 2 * 2495 + 12000)),
+        # Closed with no refund in Shopify: nothing was refunded (an exchange, or refused).
+        ("returns/close", "CLOSED", "closed", ("none", 0)),
+        ("returns/decline", "DECLINED", "rejected", ("void", 2 * 2495 + 12000)),
+        ("returns/cancel", "CANCELED", "cancelled", ("void", 2 * 2495 + 12000)),
     ],
 )
 def test_each_status_lands_in_the_ledger(
@@ -232,6 +241,7 @@ def test_each_status_lands_in_the_ledger(
     topic: str,
     status: str,
     state: str,
+    refund: tuple[str, int],
 ) -> None:
     client, worker = hub
     fake.set(status)
@@ -241,7 +251,8 @@ def test_each_status_lands_in_the_ledger(
     assert fake.pulls == [GID]
     ret = ledger_return(db)
     assert ret is not None
-    assert (ret.state, ret.currency, ret.refund_amount) == (state, "USD", 2 * 2495 + 12000)
+    assert (ret.state, ret.currency) == (state, "USD")
+    assert (ret.refund_state, ret.refund_amount, ret.refund_issued_at) == (*refund, None)
     detail = client.get(f"/api/v1/returns/{ret.public_id}").json()
     assert detail["order_name"] == "#1047"
     assert sorted(
@@ -474,3 +485,45 @@ def test_prices_that_are_not_exact_amounts_are_refused(amount: str | None) -> No
 def test_unknown_status_is_a_mapping_error() -> None:
     with pytest.raises(MappingError, match="unknown Shopify return status 'LOST'"):
         shopify.map_return({**RETURN_NODE, "status": "LOST"}, TEST_NOW)
+
+
+def test_a_refund_shopify_made_is_issued_with_its_amount_and_time(
+    hub: tuple[TestClient, Worker], db: Database, fake: FakeShopify
+) -> None:
+    client, worker = hub
+    fake.set("CLOSED", refunds={"nodes": [refund("49.90", "2030-01-12T10:00:00Z")]})
+    post(client, "returns/close", "CLOSED")
+    worker.drain()
+    ret = ledger_return(db)
+    assert ret is not None and ret.refund_issued_at is not None
+    assert (ret.state, ret.refund_state, ret.refund_amount) == ("closed", "issued", 4990)
+    assert ret.refund_issued_at.isoformat() == "2030-01-12T10:00:00+00:00"
+
+
+def test_a_refund_made_after_the_return_closed_is_picked_up(
+    hub: tuple[TestClient, Worker], db: Database, fake: FakeShopify, clock: Clock
+) -> None:
+    """Shopify may refund a closed return later; the state stays CLOSED, the refund changes."""
+    client, worker = hub
+    fake.set("CLOSED")
+    post(client, "returns/close", "CLOSED")
+    worker.drain()
+    ret = ledger_return(db)
+    assert ret is not None and (ret.refund_state, ret.refund_amount) == ("none", 0)
+    partial = [refund("20.00", "2030-01-13T09:00:00Z"), refund("4.95", "2030-01-14T09:30:00Z")]
+    fake.set("CLOSED", refunds={"nodes": partial})
+    clock.advance(minutes=5)  # a later pull: the pull's time stamps what it saw
+    post(client, "returns/update", "CLOSED")
+    worker.drain()
+    ret = ledger_return(db)
+    assert ret is not None and ret.refund_issued_at is not None
+    assert (ret.refund_state, ret.refund_amount) == ("issued", 2495)
+    assert ret.refund_issued_at.isoformat() == "2030-01-14T09:30:00+00:00"
+
+
+def test_a_refund_in_another_currency_is_refused_with_the_reason() -> None:
+    node = deepcopy(RETURN_NODE)
+    node["refunds"] = {"nodes": [refund("10.00", "2030-01-12T10:00:00Z")]}
+    node["refunds"]["nodes"][0]["totalRefundedSet"]["shopMoney"]["currencyCode"] = "EUR"
+    with pytest.raises(MappingError, match=r"refunds\.0 is in EUR, the return in USD"):
+        shopify.map_return(node, TEST_NOW)

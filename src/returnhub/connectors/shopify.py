@@ -80,6 +80,9 @@ query Return($id: ID!) {
         } }
       } } }
     }
+    refunds(first: 20) {
+      nodes { createdAt totalRefundedSet { shopMoney { amount currencyCode } } }
+    }
   }
 }
 """.strip()
@@ -254,6 +257,7 @@ def map_return(node: Mapping[str, Any], fetched_at: datetime) -> ExternalReturn:
     currency = next((c for c in currencies if c), "")
     if not currency:
         raise MappingError(f"Shopify return {gid}: no currency on the order or its lines")
+    refunded, refunded_at = _refunds(gid, node, currency)
     return ExternalReturn(
         source=SPEC.key,
         external_id=gid,
@@ -266,7 +270,31 @@ def map_return(node: Mapping[str, Any], fetched_at: datetime) -> ExternalReturn:
         customer_phone=str(customer.get("phone") or ""),
         currency=currency.upper(),
         items=tuple(items),
+        # What Shopify refunded, when it did; a return closed without a refund refunds nothing
+        # (an exchange, or a merchant's refusal); an open one expects its items' value.
+        refund_amount=refunded if refunded_at or status == "CLOSED" else None,
+        reports_refunds=True,
+        refund_issued_at=refunded_at,
     )
+
+
+def _refunds(gid: str, node: Mapping[str, Any], currency: str) -> tuple[int, datetime | None]:
+    """The total Shopify refunded for this return (shop currency) and when the latest refund
+    was made; (0, None) when it has refunded nothing yet."""
+    total, latest = 0, None
+    for i, refund in enumerate((node.get("refunds") or {}).get("nodes") or []):
+        where = f"Shopify return {gid}: refunds.{i}"
+        money = (refund.get("totalRefundedSet") or {}).get("shopMoney") or {}
+        paid_in = str(money.get("currencyCode") or currency).upper()
+        if paid_in != currency.upper():
+            raise MappingError(f"{where} is in {paid_in}, the return in {currency.upper()}")
+        try:
+            total += minor_units(str(money.get("amount")), paid_in)
+        except ValueError as exc:
+            raise MappingError(f"{where}.totalRefundedSet.shopMoney.amount: {exc}") from None
+        made = timestamp(refund.get("createdAt"), f"{where}.createdAt")
+        latest = made if latest is None or made > latest else latest
+    return total, latest
 
 
 def _profile(node: dict[str, Any], order_name: str = "") -> ExternalProfile | None:

@@ -53,6 +53,10 @@ class ExternalReturn:
     label_status: str = ""
     status_page_url: str = ""
     refund_amount: int | None = None
+    # Sources that report their refunds (Shopify) say whether and when it was issued; for the
+    # others a processed or closed return counts as refunded.
+    reports_refunds: bool = False
+    refund_issued_at: datetime | None = None
     shipping_zip: str = ""
     # The source deleted the return: final, so it applies even when its stamp is not newer
     # (a deletion need not bump the source's own update time).

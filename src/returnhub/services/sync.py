@@ -140,9 +140,24 @@ def _refund_state(ret: Return, ext: ExternalReturn) -> str:
         return RefundState.NONE
     if ext.state in VOID_STATES:
         return RefundState.VOID
+    if ext.reports_refunds:
+        return RefundState.ISSUED if ext.refund_issued_at is not None else RefundState.PENDING
     if ext.state in (ReturnState.PROCESSED, ReturnState.CLOSED):
         return RefundState.ISSUED
     return RefundState.PENDING
+
+
+def _apply_refund_state(ret: Return, ext: ExternalReturn) -> bool:
+    """Set the refund's state (and, from a source that reports it, when it was issued);
+    whether anything changed."""
+    state = _refund_state(ret, ext)
+    issued_at = ext.refund_issued_at if state == RefundState.ISSUED else None
+    changed = state != ret.refund_state
+    ret.refund_state = state
+    if ext.reports_refunds and ret.refund_issued_at != issued_at:
+        ret.refund_issued_at = issued_at
+        changed = True
+    return changed
 
 
 def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) -> SyncResult:
@@ -194,7 +209,7 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
                 for x in ext.exchange_items
             ],
         )
-        ret.refund_state = _refund_state(ret, ext)
+        _apply_refund_state(ret, ext)
         session.add(ret)
         record_timeline(
             ret,
@@ -216,7 +231,7 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
     previous = ret.state
     if ext.state.value != previous:
         ret.state = ext.state.value
-        ret.refund_state = _refund_state(ret, ext)
+        _apply_refund_state(ret, ext)
         if ext.state is ReturnState.RECEIVED and ret.received_at is None:
             ret.received_at = now
         record_timeline(
@@ -258,6 +273,9 @@ def _refresh_fields(ret: Return, ext: ExternalReturn) -> bool:
     if ext.refund_amount is not None and ext.refund_amount != ret.refund_amount:
         ret.refund_amount = ext.refund_amount
         changed = True
+    if ext.reports_refunds and ext.state.value == ret.state:
+        # A refund issued with no change of state (Shopify refunds a closed return later).
+        changed = _apply_refund_state(ret, ext) or changed
     return changed
 
 
