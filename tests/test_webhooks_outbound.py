@@ -7,14 +7,19 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
+from sqlalchemy import select
 from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
 from returnhub.api.app import create_app
 from returnhub.delivery.worker import Worker
+from returnhub.services import subscriptions
 from returnhub.settings import Settings
+from returnhub.store import sealed
 from returnhub.store.db import Database
+from returnhub.store.tables import OutboxJob, WebhookSubscription
 from tests.conftest import AUTH, Clock
 from tests.factories import create_order, create_return
 
@@ -150,3 +155,75 @@ def test_outbox_metrics(hub: tuple[TestClient, Worker]) -> None:
     text = client.get("/metrics").text
     assert 'returnhub_outbox_jobs{status="pending"} 1.0' in text
     assert "returnhub_outbox_oldest_pending_seconds" in text
+
+
+def test_the_signing_secret_is_sealed_at_rest(
+    hub: tuple[TestClient, Worker], httpserver: HTTPServer, db: Database, settings: Settings
+) -> None:
+    client, _ = hub
+    sub = subscribe(client, httpserver.url_for("/hooks"), "customer.created")
+    with db.read() as session:
+        stored = session.scalars(
+            select(WebhookSubscription.secret).where(WebhookSubscription.public_id == sub["id"])
+        ).one()
+    assert stored.startswith("sealed:v1:")
+    assert sub["secret"] not in stored and sub["secret"][6:] not in stored
+    assert sealed.unseal(settings, stored) == sub["secret"]
+    # Sealed for this purpose and this key only: altered or foreign values do not open.
+    other = settings.model_copy(update={"secret_key": SecretStr("another-secret-key-" * 3)})
+    with pytest.raises(sealed.SealedWithAnotherKey):
+        sealed.unseal(other, stored)
+    with pytest.raises(sealed.SealedWithAnotherKey):
+        sealed.unseal(settings, stored[:-4] + ("AAAA" if not stored.endswith("AAAA") else "BBBB"))
+
+
+def test_a_secret_stored_before_sealing_still_signs_and_migrate_seals_it(
+    hub: tuple[TestClient, Worker], httpserver: HTTPServer, db: Database, settings: Settings
+) -> None:
+    client, worker = hub
+    sub = subscribe(client, httpserver.url_for("/hooks"), "customer.created")
+    legacy = "whsec_" + "A" * 43 + "="
+    with db.write() as session:
+        row = session.scalars(
+            select(WebhookSubscription).where(WebhookSubscription.public_id == sub["id"])
+        ).one()
+        row.secret = legacy  # as an older version stored it
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def handler(request: Request) -> Response:
+        received.append((dict(request.headers), request.get_data()))
+        return Response("ok")
+
+    httpserver.expect_request("/hooks", method="POST").respond_with_handler(handler)
+    client.post("/api/v1/customers", json={"name": "Grace Hopper", "emails": ["g@example.com"]})
+    worker.drain()
+    [(headers, body)] = received
+    Webhook(legacy).verify(body, headers)
+    with db.write() as session:
+        assert subscriptions.seal_plain_secrets(session) == 1
+    with db.write() as session:
+        assert subscriptions.seal_plain_secrets(session) == 0
+        stored = session.scalars(select(WebhookSubscription.secret)).one()
+    assert sealed.is_sealed(stored) and sealed.unseal(settings, stored) == legacy
+
+
+def test_a_secret_sealed_under_another_key_parks_the_delivery_with_what_to_do(
+    settings: Settings, db: Database, clock: Clock, httpserver: HTTPServer
+) -> None:
+    app = create_app(settings, db, clock, worker=False)
+    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
+        subscribe(client, httpserver.url_for("/hooks"), "customer.created")
+        client.post("/api/v1/customers", json={"name": "Ada", "emails": ["ada@example.com"]})
+    rotated = settings.model_copy(update={"secret_key": SecretStr("rotated-secret-key-" * 3)})
+    rotated_db = Database.from_settings(rotated)
+    worker = Worker(rotated_db, rotated, clock=clock)
+    try:
+        worker.drain()
+    finally:
+        worker.close()
+        rotated_db.dispose()
+    with db.read() as session:
+        job = session.scalars(select(OutboxJob).where(OutboxJob.kind == "webhook.deliver")).one()
+    assert (job.status, job.error_class) == ("dead", "configuration")
+    assert "another RETURNHUB_SECRET_KEY" in (job.last_error or "")
+    assert "returnhub webhooks add" in (job.last_error or "")

@@ -48,9 +48,15 @@ def _database() -> Database:
 
 @app.command()
 def migrate() -> None:
-    """Bring the database schema up to date."""
+    """Bring the database schema up to date (and seal secrets stored before sealing)."""
+    from returnhub.services import subscriptions
+
     db = _database()
     upgrade(db.engine)
+    with db.write() as session:
+        sealed = subscriptions.seal_plain_secrets(session)
+    if sealed:
+        err.print(f"sealed the signing secrets of {sealed} webhook subscriptions")
     err.print(f"schema up to date ({db.dialect})")
 
 
@@ -241,7 +247,7 @@ def webhooks_add(
     try:
         with db.write() as session:
             created = subscriptions.create(session, url, event, description)
-            sub_id, secret = created.public_id, created.secret
+            sub_id, secret = created.subscription.public_id, created.secret
     except DomainError as exc:
         for e in exc.errors:
             err.print(f"[red]{e.field}: {e.message}[/red]")

@@ -7,6 +7,8 @@ with nothing configured.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -165,6 +167,12 @@ class Settings(BaseSettings):
     @property
     def is_demo(self) -> bool:
         return self.mode is Mode.DEMO
+
+    def purpose_key(self, purpose: str) -> bytes:
+        """A 32-byte key derived from RETURNHUB_SECRET_KEY for one purpose, so a key for one
+        use (session cookies, sealed secrets) can never stand in for another."""
+        secret = self.secret_key.get_secret_value().encode()
+        return hmac.new(secret, f"returnhub/{purpose}".encode(), hashlib.sha256).digest()
 
     def check_secrets(self) -> None:
         """Refuse weak secrets outside demo mode; names the variable to set."""

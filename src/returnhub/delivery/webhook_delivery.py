@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import String, bindparam, select, true
 from standardwebhooks import Webhook
 
+from returnhub.delivery.errors import ConfigurationError
 from returnhub.delivery.handlers import HandlerContext
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.services.subscriptions import DELIVER_JOB
+from returnhub.store import sealed
 from returnhub.store.tables import DomainEvent, WebhookSubscription
 
 __all__ = ["DELIVER_JOB", "deliver_webhook"]
@@ -53,7 +55,15 @@ def deliver_webhook(ctx: HandlerContext, job: ClaimedJob) -> None:
         ).first()
     if found is None:
         return  # unsubscribed since: nothing to deliver, and nothing to retry
-    message_id, event_type, occurred_at, subject_id, payload, url, secret = found
+    message_id, event_type, occurred_at, subject_id, payload, url, stored_secret = found
+    try:
+        secret = sealed.unseal(ctx.settings, stored_secret)
+    except sealed.SealedWithAnotherKey:
+        raise ConfigurationError(
+            f"the signing secret of subscription {job.payload['subscription_id']} was sealed "
+            "under another RETURNHUB_SECRET_KEY: restore that key, or delete the subscription "
+            "and create it again (`returnhub webhooks add`), then `returnhub outbox replay`"
+        ) from None
     body = json.dumps(
         {
             "type": event_type,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from sqlalchemy import select
@@ -15,6 +16,8 @@ from returnhub.domain.errors import FieldError, InvalidInput
 from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id
 from returnhub.services.lookup import not_found
+from returnhub.settings import Settings
+from returnhub.store import sealed
 from returnhub.store.tables import DomainEvent, WebhookSubscription
 
 DELIVER_JOB = "webhook.deliver"
@@ -42,21 +45,45 @@ def _validated(url: str, event_types: list[str]) -> tuple[str, list[str]]:
     return url, sorted(set(event_types))
 
 
-def create(
-    session: Session, url: str, event_types: list[str], description: str = ""
-) -> WebhookSubscription:
+@dataclass(frozen=True)
+class Created:
+    subscription: WebhookSubscription
+    # Shown to the merchant once; the database keeps it sealed (store/sealed.py).
+    secret: str
+
+
+def _settings(session: Session) -> Settings:
+    settings = session.info.get("settings")
+    if not isinstance(settings, Settings):
+        raise RuntimeError("this session carries no settings: open it from Database.from_settings")
+    return settings
+
+
+def create(session: Session, url: str, event_types: list[str], description: str = "") -> Created:
     url, types = _validated(url, event_types)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     subscription = WebhookSubscription(
         public_id=new_id(Prefix.SUBSCRIPTION),
         url=url,
         event_types=types,
-        secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        secret=sealed.seal(_settings(session), secret),
         description=description,
         active=True,
     )
     session.add(subscription)
     session.flush()
-    return subscription
+    return Created(subscription, secret)
+
+
+def seal_plain_secrets(session: Session) -> int:
+    """Seal the secrets of subscriptions made before secrets were sealed; how many."""
+    settings = _settings(session)
+    found = 0
+    for subscription in session.scalars(select(WebhookSubscription)):
+        if not sealed.is_sealed(subscription.secret):
+            subscription.secret = sealed.seal(settings, subscription.secret)
+            found += 1
+    return found
 
 
 def list_all(session: Session) -> list[WebhookSubscription]:

@@ -91,8 +91,7 @@ def _unb64(text: str) -> bytes:
 
 
 def purpose_key(settings: Settings, purpose: str) -> bytes:
-    secret = settings.secret_key.get_secret_value().encode()
-    return hmac.new(secret, f"returnhub/{purpose}".encode(), hashlib.sha256).digest()
+    return settings.purpose_key(purpose)
 
 
 def sign(settings: Settings, purpose: str, data: dict[str, Any]) -> str:

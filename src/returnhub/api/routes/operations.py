@@ -131,7 +131,7 @@ def inbox_out(event: InboxEvent) -> InboxOut:
     )
 
 
-def subscription_out(s: WebhookSubscription, *, with_secret: bool = False) -> SubscriptionOut:
+def subscription_out(s: WebhookSubscription, *, secret: str | None = None) -> SubscriptionOut:
     return SubscriptionOut(
         id=s.public_id,
         url=s.url,
@@ -139,7 +139,7 @@ def subscription_out(s: WebhookSubscription, *, with_secret: bool = False) -> Su
         description=s.description,
         active=s.active,
         created_at=s.created_at,
-        secret=s.secret if with_secret else None,
+        secret=secret,
     )
 
 
@@ -212,7 +212,7 @@ def list_inbox(
 def create_subscription(body: SubscriptionIn, ctx: Context, _: Admin) -> SubscriptionOut:
     with ctx.db.write() as session:
         created = subscriptions.create(session, body.url, body.event_types, body.description)
-        return subscription_out(created, with_secret=True)
+        return subscription_out(created.subscription, secret=created.secret)
 
 
 @router.get("/webhook-subscriptions", response_model=SubscriptionList)
