@@ -19,7 +19,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from returnhub.settings import Settings
-from returnhub.store.prepared import HeldReads, ReadCursor
+from returnhub.store.held_reads import HeldReads
+from returnhub.store.prepared import ReadCursor
 
 WRITE_OPTION = "returnhub_write"
 T = TypeVar("T")

@@ -8,31 +8,25 @@ statements are still written in Core, typed against the tables and rendered for 
 SQLAlchemy's compiler; only their execution is ours. Values go through each column's own result
 processor (UTC datetimes, JSON lists), so a row here equals the row SQLAlchemy would return.
 
-``fetch`` takes either a ``ReadCursor`` (the fast path) or a Session/Connection (tests and code
-that already holds a transaction), so one query function serves both.
+``fetch`` takes either a ``ReadCursor`` (the fast path; ``store/held_reads.py`` hands them out)
+or a Session/Connection (tests and code that already holds a transaction), so one query
+function serves both.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-import structlog
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 Row = tuple[Any, ...]
-T = TypeVar("T")
-log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -165,119 +159,3 @@ def fetch(reader: Reader, prepared: PreparedSelect, params: Mapping[str, Any]) -
     if isinstance(reader, ReadCursor):
         return reader.rows(prepared, params)
     return [tuple(row) for row in reader.execute(prepared.statement, dict(params))]
-
-
-@dataclass(eq=False)
-class _Held:
-    raw: Any  # the pool's proxy for the connection, kept checked out
-    driver: Any
-    reader: ReadCursor
-    release: weakref.finalize[Any, Any] | None = None  # closes it; runs at most once
-
-
-class HeldReads:
-    """Read cursors on one connection held per thread, not checked out of the pool per read.
-
-    A checkout and its reset cost more than a DETAILED lookup's three statements: on SQLite in
-    CPU, on PostgreSQL also in round trips (the pre-ping and the reset's ROLLBACK). The few
-    threads that read (the event loop's on SQLite, the reader threads on PostgreSQL; see
-    api/deps.py) each keep one connection, opened by the engine (with its PRAGMAs) and closed
-    with the Database.
-
-    - SQLite: BEGIN … ROLLBACK around each read, so all its statements see one snapshot.
-    - PostgreSQL: the connection runs in autocommit, so each statement is its own READ
-      COMMITTED read. Inside a transaction at that (our default) isolation each statement also
-      takes a new snapshot, so nothing is lost; the BEGIN and ROLLBACK round trips are saved.
-      psycopg prepares a statement on the server after its fifth use on a connection, which a
-      held connection reaches at once.
-
-    ``run`` survives a server restart or a dropped connection: when a read fails because its
-    connection died, the connection is dropped and the read runs once more on a new one.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._local = threading.local()
-        # Weak: a thread that ends drops its connection (see _get).
-        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
-        self._lock = threading.Lock()
-
-    def _get(self) -> _Held:
-        held: _Held | None = getattr(self._local, "held", None)
-        if held is None:
-            raw = self.engine.raw_connection()
-            driver = raw.driver_connection
-            if not self._sqlite:
-                raw.rollback()  # autocommit may only be switched outside a transaction
-                driver.autocommit = True  # type: ignore[union-attr]
-            held = _Held(raw, driver, ReadCursor(raw.cursor(), self.dialect))
-            # Once its thread has ended (or the Database is gone without dispose), close the
-            # connection and give its place in the pool back.
-            held.release = weakref.finalize(held, raw.invalidate)
-            self._local.held = held
-            with self._lock:
-                self._held.add(held)
-        return held
-
-    def _drop(self, held: _Held, exc: BaseException) -> None:
-        self._local.held = None
-        with self._lock:
-            self._held.discard(held)
-        if held.release is not None:
-            held.release.detach()
-        held.raw.invalidate(exc)
-
-    @contextmanager
-    def read(self) -> Iterator[ReadCursor]:
-        try:
-            held = self._get()
-            if self._sqlite:
-                held.driver.execute("BEGIN")
-        except self.dialect.loaded_dbapi.Error as exc:
-            raise self._translated(exc) from exc
-        try:
-            yield held.reader
-        except BaseException as exc:
-            if self._died(exc, held):
-                self._drop(held, exc)
-            elif self._sqlite:
-                held.driver.execute("ROLLBACK")
-            if isinstance(exc, self.dialect.loaded_dbapi.Error):
-                raise self._translated(exc) from exc
-            raise
-        if self._sqlite:
-            held.driver.execute("ROLLBACK")
-
-    def _translated(self, exc: Exception) -> StatementError:
-        # SQLAlchemy's classes (OperationalError, …), as from every other query: the API
-        # answers a database that is down or busy with 503, not 500.
-        return DBAPIError.instance(
-            None, None, exc, self.dialect.loaded_dbapi.Error, dialect=self.dialect
-        )
-
-    def run(self, work: Callable[[ReadCursor], T]) -> T:
-        """``work`` in a read; once more on a new connection if the held one had died."""
-        try:
-            with self.read() as reader:
-                return work(reader)
-        except DBAPIError as exc:
-            if getattr(self._local, "held", None) is not None:
-                raise  # the connection is fine: the statement itself failed
-            log.warning("read_connection_replaced", error=str(exc))
-        with self.read() as reader:
-            return work(reader)
-
-    def _died(self, exc: BaseException, held: _Held) -> bool:
-        return isinstance(exc, self.dialect.loaded_dbapi.Error) and bool(
-            self.dialect.is_disconnect(exc, held.driver, held.reader.cursor)
-        )
-
-    def close(self) -> None:
-        with self._lock:
-            held, self._held = list(self._held), weakref.WeakSet()
-        self._local = threading.local()
-        for each in held:
-            if each.release is not None:
-                each.release()
