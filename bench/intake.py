@@ -37,10 +37,8 @@ import json
 import os
 import platform
 import secrets
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,6 +53,7 @@ import httpx
 import psycopg
 from sqlalchemy import func, make_url, select, text
 
+from common import cpu_seconds, emit, log, server_process
 from returnhub.settings import Settings
 from returnhub.store.db import Database
 from returnhub.store.migrate import upgrade
@@ -64,10 +63,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "loop" / "return_created.json"
 SECRET = "bench-loop-webhook-secret-" + "x" * 24
 WARMUP = 200
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # ---- the bare comparison server ---------------------------------------------------------------
@@ -145,56 +140,6 @@ def engine_facts(url: str) -> dict[str, str]:
     finally:
         db.dispose()
     return {"engine": "postgresql", "version": str(version)}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def server_process(
-    args: list[str], env: dict[str, str], log_path: Path
-) -> Iterator[tuple[str, int]]:
-    """Start a server subprocess on a free port; yield (base URL, pid); stop it afterwards."""
-    port = free_port()
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [*args, str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=log_path.parent
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        with httpx.Client(timeout=2) as client:
-            while True:
-                try:
-                    if client.get(f"{base}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"{args} did not come up:\n{tail}")
-                time.sleep(0.1)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def hub_env(url: str, *, worker: bool) -> dict[str, str]:
@@ -486,10 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.events < 100 or args.concurrency < 1 or args.worker_events < 0:
         parser.error("--events must be at least 100 and --concurrency at least 1")
     args.clients = args.clients or ["httpx", "raw"]
-    result = run(args)
-    sys.stdout.write(json.dumps(result, indent=2) + "\n")
-    sys.stdout.flush()
-    return 0
+    return emit(lambda: run(args))
 
 
 if __name__ == "__main__":

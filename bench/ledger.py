@@ -24,15 +24,13 @@ import os
 import platform
 import random
 import secrets
-import socket
 import sqlite3
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +42,7 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy import make_url, select, text
 
+from common import emit, free_port, log
 from returnhub.api.app import create_app
 from returnhub.demo import load_demo
 from returnhub.domain.policy import Outcome, Policy
@@ -58,10 +57,6 @@ from returnhub.store.tables import Customer, Order, OrderLine, Return
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SEED = 7
 AUTH = {"Authorization": f"Bearer {DEMO_API_KEY}"}
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # ---- databases --------------------------------------------------------------------------------
@@ -181,13 +176,6 @@ def bench_service(db: Database, candidates: Sequence[Candidate]) -> dict[str, An
         with db.write() as session:
             returns.create_return(session, body, policy, NOW, "bench")
     return rate(len(bodies), time.perf_counter() - started)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -376,13 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.customers < 1:
         parser.error("--customers must be at least 1")
-    # stdout carries the JSON alone: whatever else prints there (the app's logs) goes to stderr.
-    out = sys.stdout
-    with redirect_stdout(sys.stderr):
-        result = run(args)
-    out.write(json.dumps(result, indent=2) + "\n")
-    out.flush()
-    return 0
+    return emit(lambda: run(args))
 
 
 if __name__ == "__main__":

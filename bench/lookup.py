@@ -48,8 +48,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
+from collections.abc import Coroutine, Sequence
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +61,8 @@ from fastapi.responses import Response
 from rich.console import Console
 from sqlalchemy import func, select, text
 
-from ledger import NOW, SEED, engine_facts, free_port, log, machine_facts, scratch_database
+from common import Server, cpu_seconds, emit, log, server_process
+from ledger import NOW, SEED, engine_facts, machine_facts, scratch_database
 from returnhub.connectors.gladly.signing import sign_headers
 from returnhub.demo import load_demo
 from returnhub.settings import Settings
@@ -106,57 +107,6 @@ def run_bare_server(port: int, body_file: Path) -> None:
 
 
 # ---- processes --------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class Server:
-    base: str
-    pid: int
-
-
-@contextmanager
-def server_process(command: list[str], env: dict[str, str], log_path: Path) -> Iterator[Server]:
-    """Start ``command + [port]`` on a free port, wait for /readyz, stop it afterwards."""
-    port = free_port()
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [*command, str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=log_path.parent,  # no stray .env file is read
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        with httpx.Client(timeout=2) as client:
-            while True:
-                try:
-                    if client.get(f"{base}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"{command} did not come up:\n{tail}")
-                time.sleep(0.1)
-        yield Server(base, proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def hub_env(url: str, signing_key: str) -> dict[str, str]:
@@ -686,13 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--customers, --concurrency, --rounds must be >= 1 and --requests >= 100")
     if args.seconds <= 0:
         parser.error("--seconds must be positive")
-    # stdout carries the JSON alone.
-    out = sys.stdout
-    with redirect_stdout(sys.stderr):
-        result = run(args)
-    out.write(json.dumps(result, indent=2) + "\n")
-    out.flush()
-    return 0
+    return emit(lambda: run(args))
 
 
 if __name__ == "__main__":

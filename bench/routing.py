@@ -28,11 +28,10 @@ import os
 import platform
 import random
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +39,7 @@ import httpx
 from sqlalchemy import select
 
 # Shared helpers; bench/ is on sys.path when a script here runs.
+from common import emit
 from ledger import engine_facts, log, scratch_database, serve_app
 from returnhub.api.app import create_app
 from returnhub.demo import load_demo
@@ -275,12 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if min(args.facts, args.customers, args.requests) < 1:
         parser.error("--facts, --customers and --requests must be at least 1")
     args.requests = min(args.requests, 50_000)
-    out = sys.stdout
-    with redirect_stdout(sys.stderr):
-        result = run(args)
-    out.write(json.dumps(result, indent=2) + "\n")
-    out.flush()
-    return 0
+    return emit(lambda: run(args))
 
 
 if __name__ == "__main__":
