@@ -74,14 +74,39 @@ def test_review_spellings(spelling: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "minor"), [("0.13", 13), ("12.5", 1250), (7, 700), ("1,000.00", None), (None, 0)]
+    ("value", "currency", "minor"),
+    [
+        ("0.13", "USD", 13),
+        ("12.5", "usd", 1250),
+        (7, "EUR", 700),
+        ("0.125", "USD", 12),  # sub-cent noise rounds half to even
+        ("0.135", "USD", 14),
+        ("5900", "JPY", 5900),  # yen have no minor unit
+        ("5900.00", "JPY", 5900),
+        ("1.250", "KWD", 1250),  # fils: three decimals
+        ("1,000.00", "USD", None),
+        ("NaN", "USD", None),
+        (None, "USD", 0),
+    ],
 )
-def test_money(value: object, minor: int | None) -> None:
+def test_money(value: object, currency: str, minor: int | None) -> None:
     if minor is None:
         with pytest.raises(MappingError, match="not a decimal amount"):
-            loop.money(value, "price")
+            loop.money(value, "price", currency)
     else:
-        assert loop.money(value, "price") == minor
+        assert loop.money(value, "price", currency) == minor
+
+
+def test_a_yen_return_keeps_its_amounts() -> None:
+    payload = fixture("return_created")
+    payload["currency"] = "JPY"
+    payload["refund"] = "5900"
+    for line in payload["line_items"]:
+        line["price"] = "5900"
+    mapped = loop.map_return(payload)
+    assert mapped.currency == "JPY"
+    assert mapped.refund_amount == 5900
+    assert {item.unit_price for item in mapped.items} == {5900}
 
 
 @pytest.mark.parametrize(

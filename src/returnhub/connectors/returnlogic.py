@@ -169,6 +169,7 @@ def map_rma(rma: Mapping[str, Any]) -> ExternalReturn:
     label = rma.get("shippingLabel") or {}
     totals = rma.get("totals") or {}
     refund = (totals.get("refund") or {}).get("total") if isinstance(totals, Mapping) else None
+    currency = str(rma.get("currency") or "USD").upper()
     items = []
     for i, item in enumerate(rma.get("rmaItems") or []):
         # One ExternalItem per unit, as every source maps them.
@@ -177,7 +178,7 @@ def map_rma(rma: Mapping[str, Any]) -> ExternalReturn:
                 sku=str(item.get("sku") or f"rl-{item.get('id', i)}"),
                 title=str(item.get("name") or ""),
                 variant=str(item.get("variantName") or ""),
-                unit_price=money(item.get("price"), f"rmaItems.{i}.price"),
+                unit_price=money(item.get("price"), f"rmaItems.{i}.price", currency),
                 reason=str(item.get("returnReasonDescription") or ""),
                 comment=str(item.get("returnReasonComment") or ""),
             )
@@ -191,11 +192,13 @@ def map_rma(rma: Mapping[str, Any]) -> ExternalReturn:
         order_name=order_name,
         customer_email=email,
         customer_name=str(rma.get("customerName") or ""),
-        currency=str(rma.get("currency") or "USD").upper(),
+        currency=currency,
         items=tuple(items),
         label_carrier=str(label.get("carrier") or "") if isinstance(label, Mapping) else "",
         label_tracking_number=str(label.get("trackingNumber") or "")
         if isinstance(label, Mapping)
         else "",
-        refund_amount=money(refund, "totals.refund.total") if refund not in (None, "") else None,
+        refund_amount=(
+            money(refund, "totals.refund.total", currency) if refund not in (None, "") else None
+        ),
     )

@@ -81,6 +81,7 @@ def map_return(payload: Mapping[str, Any]) -> ExternalReturn:
     order_name = required(payload.get("order_name"), f"Loop return {rid} has no order_name")
     created = timestamp(payload.get("created_at"), "created_at")
     edited = payload.get("edited_at")
+    currency = str(payload.get("currency") or "USD").upper()
     items = []
     for i, line in enumerate(payload.get("line_items") or []):
         outcome = _OUTCOMES.get(str(line.get("outcome") or "").lower(), _return_outcome(payload))
@@ -88,7 +89,7 @@ def map_return(payload: Mapping[str, Any]) -> ExternalReturn:
             ExternalItem(
                 sku=str(line.get("sku") or f"loop-{line.get('line_item_id', i)}"),
                 title=str(line.get("title") or ""),
-                unit_price=money(line.get("price"), f"line_items.{i}.price"),
+                unit_price=money(line.get("price"), f"line_items.{i}.price", currency),
                 reason=str(line.get("return_reason") or ""),
                 parent_reason=str(line.get("parent_return_reason") or ""),
                 comment=str(line.get("return_comment") or ""),
@@ -112,14 +113,16 @@ def map_return(payload: Mapping[str, Any]) -> ExternalReturn:
         order_name=order_name,
         customer_email=email,
         customer_name=name,
-        currency=str(payload.get("currency") or "USD").upper(),
+        currency=currency,
         items=tuple(items),
         exchange_items=exchanges,
         label_carrier=str(payload.get("carrier") or ""),
         label_tracking_number=str(payload.get("tracking_number") or ""),
         label_status=label_status,
         status_page_url=str(payload.get("status_page_url") or ""),
-        refund_amount=money(payload.get("refund"), "refund") if payload.get("refund") else None,
+        refund_amount=(
+            money(payload.get("refund"), "refund", currency) if payload.get("refund") else None
+        ),
         shipping_zip=str(address.get("zip") or "") if isinstance(address, Mapping) else "",
     )
 
