@@ -69,15 +69,18 @@ def test_production_mode_refuses_weak_secret(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_serve_migrates_and_answers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("access_log", ["true", "false"])
+def test_serve_migrates_and_answers(tmp_path: Path, access_log: str) -> None:
     port = _free_port()
     key = _run(tmp_path, "keys", "create", "--scope", "admin").stdout.strip()
-    proc = subprocess.Popen(
-        [*RETURNHUB, "serve", "--port", str(port)],
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [*RETURNHUB, "serve", "--port", str(port)],
+            env={**_env(tmp_path), "RETURNHUB_ACCESS_LOG": access_log},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -98,6 +101,8 @@ def test_serve_migrates_and_answers(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    logged = log_path.read_text(errors="replace")
+    assert ('"POST /api/v1/customers HTTP/1.1" 201' in logged) is (access_log == "true"), logged
 
 
 def test_demo_loads_once(tmp_path: Path) -> None:

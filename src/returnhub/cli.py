@@ -78,6 +78,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=get_settings().log_level.lower(),
+        access_log=get_settings().access_log,
     )
 
 
