@@ -106,19 +106,19 @@ class PlainEndpoints:
             error = {"field": "", "code": "method_not_allowed", "message": f"use {route.method}"}
             answer = json_response(405, {"errors": [error]}, [(b"allow", route.method.encode())])
         else:
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            request = PlainRequest(
-                method=scope["method"],
-                path=scope["path"],
-                query=scope.get("query_string", b"").decode("latin-1"),
-                headers=headers,
-                params=params,
-                body=await _read_capped(headers, receive, route.max_body()),
-            )
             try:
+                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+                request = PlainRequest(
+                    method=scope["method"],
+                    path=scope["path"],
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    headers=headers,
+                    params=params,
+                    body=await _read_capped(headers, receive, route.max_body()),
+                )
                 answer = await route.handler(request)
             except Exception as exc:  # answered like any other route's failure, never a trace
-                answer = self.on_error(exc, request.path)
+                answer = self.on_error(exc, scope["path"])
         await send(
             {
                 "type": "http.response.start",
