@@ -38,7 +38,6 @@ from returnhub.store.tables import (
 )
 
 MAX_RESULTS = 25
-_OPEN_STATE_VALUES = frozenset(state.value for state in OPEN_STATES)
 RECENT_ORDERS = 10
 
 
@@ -228,7 +227,7 @@ class Profile:
 
     @cached_property
     def open_returns(self) -> list[ReturnView]:
-        return [r for r in self.returns if r.state in _OPEN_STATE_VALUES]
+        return [r for r in self.returns if r.state in OPEN_STATES]  # str enums: no conversion
 
     @property
     def most_relevant_return(self) -> ReturnView | None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from returnhub.domain.lifecycle import ReturnState
+from returnhub.domain.lifecycle import VOID_STATES, ReturnState
 from returnhub.domain.money import format_amount
 from returnhub.services.customer_lookup import (
     Candidate,
@@ -231,18 +231,12 @@ def _order_note(returns: list[ReturnView]) -> str:
     return "; ".join(parts)
 
 
-# Returns in these states take nothing back: their items count as not returned.
-_NOT_RETURNING = frozenset(
-    state.value for state in (ReturnState.CANCELLED, ReturnState.REJECTED, ReturnState.EXPIRED)
-)
-
-
 def order_transaction(
     customer_id: str, order: OrderView, returns: list[ReturnView], base_url: str
 ) -> dict[str, Any]:
     returned: dict[int, int] = {}
     for r in returns:
-        if r.state in _NOT_RETURNING:
+        if r.state in VOID_STATES:  # took nothing back (states are str enums: no conversion)
             continue
         for item in r.items:
             returned[item.order_line_id] = returned.get(item.order_line_id, 0) + item.quantity
