@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from returnhub.delivery.errors import MappingError
-from returnhub.domain.money import MINOR_UNIT_EXPONENT
+from returnhub.domain.money import minor_units
 
 __all__ = ["money", "required", "timestamp"]
 
 
 def money(value: Any, field: str, currency: str) -> int:
-    """Decimal string (or number) in major units of ``currency`` → integer minor units (cents
-    for USD, yen for JPY, fils for KWD). Sub-unit noise beyond the currency's precision is
-    rounded half to even, as these sources compute some amounts (tax shares) themselves."""
+    """Decimal string (or number) in major units of ``currency`` → integer minor units; sub-unit
+    noise rounds half to even, as these sources compute some amounts (tax shares) themselves."""
     if value in (None, ""):
         return 0
     try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
+        return minor_units(str(value), currency, round_excess=True)
+    except ValueError:
         raise MappingError(f"{field} is not a decimal amount: {value!r}") from None
-    if not amount.is_finite():
-        raise MappingError(f"{field} is not a decimal amount: {value!r}")
-    exponent = MINOR_UNIT_EXPONENT.get(currency.upper(), 2)
-    return int(amount.scaleb(exponent).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def timestamp(value: Any, field: str) -> datetime:

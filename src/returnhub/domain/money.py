@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 # Currencies whose minor unit is not 1/100. Everything else we meet in apparel retail uses cents.
 MINOR_UNIT_EXPONENT = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "KWD": 3, "BHD": 3, "JOD": 3}
@@ -40,10 +40,11 @@ def format_amount(amount: int, currency: str) -> str:
     return f"{sign}{symbol}{whole:,}.{frac:0{exponent}d}"
 
 
-def minor_units(amount: str, currency: str) -> int:
-    """A decimal amount in major units (``"12.50"``, as APIs send money) → exact integer minor
-    units of ``currency``. ValueError when it is not a decimal or has more precision than the
-    currency's minor unit (rounding would invent or lose money)."""
+def minor_units(amount: str, currency: str, *, round_excess: bool = False) -> int:
+    """A decimal amount in major units (``"12.50"``, as APIs send money) → integer minor units
+    of ``currency`` (cents, yen, fils). ValueError when it is not a decimal, or (unless
+    ``round_excess``, which rounds half to even) when it has more precision than the
+    currency's minor unit: rounding would invent or lose money where the source is exact."""
     try:
         value = Decimal(str(amount).strip())
     except InvalidOperation:
@@ -51,6 +52,7 @@ def minor_units(amount: str, currency: str) -> int:
     if not value.is_finite():
         raise ValueError(f"{amount!r} is not a decimal amount")
     scaled = value.scaleb(MINOR_UNIT_EXPONENT.get(currency.upper(), 2))
-    if scaled != scaled.to_integral_value():
+    whole = scaled.to_integral_value(rounding=ROUND_HALF_EVEN)
+    if scaled != whole and not round_excess:
         raise ValueError(f"{amount!r} has more decimals than {currency} allows")
-    return int(scaled)
+    return int(whole)
