@@ -90,13 +90,9 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def purpose_key(settings: Settings, purpose: str) -> bytes:
-    return settings.purpose_key(purpose)
-
-
 def sign(settings: Settings, purpose: str, data: dict[str, Any]) -> str:
     body = _b64(json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
-    mac = _b64(hmac.new(purpose_key(settings, purpose), body.encode(), hashlib.sha256).digest())
+    mac = _b64(hmac.new(settings.purpose_key(purpose), body.encode(), hashlib.sha256).digest())
     return f"{body}.{mac}"
 
 
@@ -104,9 +100,7 @@ def unsign(settings: Settings, purpose: str, value: str) -> dict[str, Any] | Non
     body, sep, mac = value.partition(".")
     if not sep or not body or not mac:
         return None
-    expected = _b64(
-        hmac.new(purpose_key(settings, purpose), body.encode(), hashlib.sha256).digest()
-    )
+    expected = _b64(hmac.new(settings.purpose_key(purpose), body.encode(), hashlib.sha256).digest())
     if not hmac.compare_digest(expected.encode(), mac.encode()):
         return None
     try:
@@ -117,7 +111,7 @@ def unsign(settings: Settings, purpose: str, value: str) -> dict[str, Any] | Non
 
 
 def mac_of(settings: Settings, purpose: str, value: str) -> str:
-    return _b64(hmac.new(purpose_key(settings, purpose), value.encode(), hashlib.sha256).digest())
+    return _b64(hmac.new(settings.purpose_key(purpose), value.encode(), hashlib.sha256).digest())
 
 
 def same(a: str, b: str) -> bool:
