@@ -23,7 +23,7 @@ from sqlalchemy import (
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.errors import InvalidInput
 from returnhub.domain.lifecycle import OPEN_STATES
-from returnhub.services.lookup import name_pattern
+from returnhub.services.lookup import name_like, name_pattern
 from returnhub.store.prepared import PreparedSelect, Reader, fetch
 from returnhub.store.tables import (
     Customer,
@@ -375,7 +375,7 @@ def _search_statements() -> _SearchStatements:
         ),
         by_name=PreparedSelect(
             select(Customer.id)
-            .where(Customer.name_search.like(bindparam("pattern", type_=String), escape="\\"))
+            .where(name_like(bindparam("pattern", type_=String)))
             .order_by(Customer.id)
             .limit(MAX_RESULTS)
         ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import BindParameter, ColumnElement, select
 from sqlalchemy.orm import Session, selectinload
 
 from returnhub.domain.errors import FieldError, NotFound
@@ -37,10 +37,16 @@ def get_customer(session: Session, public_id: str) -> Customer:
 
 def name_pattern(text: str) -> str:
     """The LIKE pattern for a case-insensitive substring match on the customer's name (see
-    ``name_contains``); LIKE wildcards in ``text`` are matched literally."""
+    ``name_like``); LIKE wildcards in ``text`` are matched literally."""
     needle = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{needle}%"
 
 
+def name_like(pattern: str | BindParameter[str]) -> ColumnElement[bool]:
+    """``name_search LIKE pattern`` with ``name_pattern``'s escape character; the pattern may
+    be a bound parameter of a prepared statement."""
+    return Customer.name_search.like(pattern, escape="\\")
+
+
 def name_contains(text: str) -> ColumnElement[bool]:
-    return Customer.name_search.like(name_pattern(text), escape="\\")
+    return name_like(name_pattern(text))
