@@ -81,8 +81,7 @@ class Database:
         # built-in integrations (e.g. Gladly timeline activity) want an outbox job.
         info = {"settings": settings}
         self._read = sessionmaker(bind=engine, expire_on_commit=False, info=info)
-        sqlite = engine.dialect.name == "sqlite"
-        self._sqlite_writer = threading.RLock() if sqlite else None
+        self._sqlite_writer = threading.RLock() if engine.dialect.name == "sqlite" else None
         self._held_reads = HeldReads(engine)
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._write = sessionmaker(
