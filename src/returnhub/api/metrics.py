@@ -54,8 +54,7 @@ class MetricsMiddleware:
         self.metrics = metrics
         # The labelled children, looked up once per label set: prometheus_client's labels()
         # validates and locks on every call, and this runs for every request.
-        self._latency: dict[tuple[str, str], Any] = {}
-        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._children: dict[tuple[object, ...], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,18 +75,15 @@ class MetricsMiddleware:
             # The router records the matched route in the scope; unknown paths have none.
             route = str(getattr(scope.get("route"), "path", "unmatched"))
             method = str(scope.get("method", ""))
-            latency = self._latency.get((method, route))
-            if latency is None:
-                latency = self._latency[(method, route)] = self.metrics.latency.labels(
-                    method, route
-                )
-            latency.observe(time.perf_counter() - started)
-            counter = self._requests.get((method, route, status))
-            if counter is None:
-                counter = self._requests[(method, route, status)] = self.metrics.requests.labels(
-                    method, route, str(status)
-                )
-            counter.inc()
+            self._child(self.metrics.latency, method, route).observe(time.perf_counter() - started)
+            self._child(self.metrics.requests, method, route, str(status)).inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 class OutboxCollector(Collector):
