@@ -46,6 +46,10 @@ def _validation_message(error: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _error(code: str, message: str) -> list[dict[str, Any]]:
+    return [{"field": "", "code": code, "message": message}]
+
+
 def failure_answer(
     exc: Exception, path: str
 ) -> tuple[int, list[dict[str, Any]], dict[str, str] | None]:
@@ -54,43 +58,18 @@ def failure_answer(
     if isinstance(exc, IntegrityError):
         # A concurrent request won a uniqueness race that our own checks could not see.
         log.info("integrity_conflict", error=str(exc.orig)[:200])
-        return (
-            409,
-            [
-                {
-                    "field": "",
-                    "code": "conflict",
-                    "message": "the change conflicts with data written at the same moment; "
-                    "fetch the current state and retry",
-                }
-            ],
-            None,
+        message = (
+            "the change conflicts with data written at the same moment; "
+            "fetch the current state and retry"
         )
+        return 409, _error("conflict", message), None
     if isinstance(exc, OperationalError):
         log.error("database_unavailable", error=str(exc.orig)[:200])
-        return (
-            503,
-            [
-                {
-                    "field": "",
-                    "code": "database_unavailable",
-                    "message": "the database is busy or unreachable; retry shortly",
-                }
-            ],
-            {"Retry-After": "1"},
-        )
+        message = "the database is busy or unreachable; retry shortly"
+        return 503, _error("database_unavailable", message), {"Retry-After": "1"}
     log.exception("unhandled_error", path=path, exc_info=exc)
-    return (
-        500,
-        [
-            {
-                "field": "",
-                "code": "internal_error",
-                "message": "something went wrong on our side; it has been logged",
-            }
-        ],
-        None,
-    )
+    message = "something went wrong on our side; it has been logged"
+    return 500, _error("internal_error", message), None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -135,13 +114,7 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         return _errors(
             exc.status_code,
-            [
-                {
-                    "field": "",
-                    "code": code.get(exc.status_code, f"http_{exc.status_code}"),
-                    "message": str(exc.detail),
-                }
-            ],
+            _error(code.get(exc.status_code, f"http_{exc.status_code}"), str(exc.detail)),
             dict(exc.headers or {}),
         )
 
