@@ -88,25 +88,31 @@ class HeldReads:
             if self._sqlite:
                 held.driver.execute("BEGIN")
         except self.dialect.loaded_dbapi.Error as exc:
-            raise self._translated(exc) from exc
+            raise self._translated(exc, died=False) from exc
         try:
             yield held.reader
         except BaseException as exc:
-            if self._died(exc, held):
+            died = self._died(exc, held)
+            if died:
                 self._drop(held, exc)
             elif self._sqlite:
                 held.driver.execute("ROLLBACK")
             if isinstance(exc, self.dialect.loaded_dbapi.Error):
-                raise self._translated(exc) from exc
+                raise self._translated(exc, died=died) from exc
             raise
         if self._sqlite:
             held.driver.execute("ROLLBACK")
 
-    def _translated(self, exc: Exception) -> StatementError:
+    def _translated(self, exc: Exception, *, died: bool) -> StatementError:
         # SQLAlchemy's classes (OperationalError, …), as from every other query: the API
         # answers a database that is down or busy with 503, not 500.
         return DBAPIError.instance(
-            None, None, exc, self.dialect.loaded_dbapi.Error, dialect=self.dialect
+            None,
+            None,
+            exc,
+            self.dialect.loaded_dbapi.Error,
+            connection_invalidated=died,
+            dialect=self.dialect,
         )
 
     def run(self, work: Callable[[ReadCursor], T]) -> T:
@@ -115,7 +121,7 @@ class HeldReads:
             with self.read() as reader:
                 return work(reader)
         except DBAPIError as exc:
-            if getattr(self._local, "held", None) is not None:
+            if not exc.connection_invalidated:
                 raise  # the connection is fine: the statement itself failed
             log.warning("read_connection_replaced", error=str(exc))
         with self.read() as reader:
