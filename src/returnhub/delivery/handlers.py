@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 
 from returnhub.connectors.keepalive import KeepAlivePool
-from returnhub.connectors.webhook_sources import SOURCES, PullContext, WebhookSource
+from returnhub.connectors.webhook_sources import SOURCES, PullContext
 from returnhub.delivery import inbox
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
@@ -43,8 +43,7 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
     that only names a return has it pulled from the source first, outside that transaction."""
     inbox_id = str(job.payload["inbox_id"])
     try:
-        source = SOURCES.get(job.connector)
-        pulled = _pull(ctx, source, inbox_id) if source is not None and source.pullers else None
+        pulled = _pull(ctx, job.connector, inbox_id)
         with ctx.db.write() as session:
             event = inbox.load(session, inbox_id)
             if event is None:
@@ -82,8 +81,12 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
         raise
 
 
-def _pull(ctx: HandlerContext, source: WebhookSource, inbox_id: str) -> ExternalReturn | None:
-    """The return the event names, fetched from its source; None when its type is not pulled."""
+def _pull(ctx: HandlerContext, source_name: str, inbox_id: str) -> ExternalReturn | None:
+    """The return the event names, fetched from its source; None when its source or type is
+    not pulled (then nothing is read here: most sources map the stored payload)."""
+    source = SOURCES.get(source_name)
+    if source is None or not source.pullers:
+        return None
     with ctx.db.read() as session:
         event = inbox.load(session, inbox_id)
         puller = source.pullers.get(event.event_type) if event is not None else None
