@@ -232,16 +232,12 @@ def map_return(node: Mapping[str, Any], fetched_at: datetime) -> ExternalReturn:
         if not line.get("id"):
             continue
         item = (line.get("fulfillmentLineItem") or {}).get("lineItem") or {}
-        price = (item.get("originalUnitPriceSet") or {}).get("shopMoney") or {}
-        line_currency = str(price.get("currencyCode") or currencies[0])
+        unit_price, line_currency = _shop_money(
+            item.get("originalUnitPriceSet"),
+            currencies[0],
+            f"Shopify return {gid}: returnLineItems.{i}.originalUnitPriceSet",
+        )
         currencies.append(line_currency)
-        where = f"returnLineItems.{i}.originalUnitPriceSet.shopMoney"
-        if not line_currency:
-            raise MappingError(f"Shopify return {gid}: {where} has no currencyCode")
-        try:
-            unit_price = minor_units(str(price.get("amount")), line_currency)
-        except ValueError as exc:
-            raise MappingError(f"Shopify return {gid}: {where}.amount: {exc}") from None
         reason = str(line.get("returnReason") or "").lower()
         # One ExternalItem per unit, as every source maps them.
         items += [
@@ -278,20 +274,31 @@ def map_return(node: Mapping[str, Any], fetched_at: datetime) -> ExternalReturn:
     )
 
 
+def _shop_money(bag: Any, fallback_currency: str, where: str) -> tuple[int, str]:
+    """A MoneyBag's shop-currency amount as exact minor units, and that currency; a
+    MappingError that names ``where`` when either is missing or unreadable."""
+    money = (bag or {}).get("shopMoney") or {}
+    currency = str(money.get("currencyCode") or fallback_currency).upper()
+    if not currency:
+        raise MappingError(f"{where}.shopMoney has no currencyCode")
+    try:
+        return minor_units(str(money.get("amount")), currency), currency
+    except ValueError as exc:
+        raise MappingError(f"{where}.shopMoney.amount: {exc}") from None
+
+
 def _refunds(gid: str, node: Mapping[str, Any], currency: str) -> tuple[int, datetime | None]:
     """The total Shopify refunded for this return (shop currency) and when the latest refund
     was made; (0, None) when it has refunded nothing yet."""
     total, latest = 0, None
     for i, refund in enumerate((node.get("refunds") or {}).get("nodes") or []):
         where = f"Shopify return {gid}: refunds.{i}"
-        money = (refund.get("totalRefundedSet") or {}).get("shopMoney") or {}
-        paid_in = str(money.get("currencyCode") or currency).upper()
+        amount, paid_in = _shop_money(
+            refund.get("totalRefundedSet"), currency, f"{where}.totalRefundedSet"
+        )
         if paid_in != currency.upper():
             raise MappingError(f"{where} is in {paid_in}, the return in {currency.upper()}")
-        try:
-            total += minor_units(str(money.get("amount")), paid_in)
-        except ValueError as exc:
-            raise MappingError(f"{where}.totalRefundedSet.shopMoney.amount: {exc}") from None
+        total += amount
         made = timestamp(refund.get("createdAt"), f"{where}.createdAt")
         latest = made if latest is None or made > latest else latest
     return total, latest
