@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -27,7 +28,13 @@ class SealedWithAnotherKey(Exception):
 
 
 def _cipher(settings: Settings) -> AESGCM:
-    return AESGCM(settings.purpose_key(PURPOSE))
+    return _cipher_for(settings.purpose_key(PURPOSE))
+
+
+@lru_cache(maxsize=4)
+def _cipher_for(key: bytes) -> AESGCM:
+    # Every webhook delivery unseals its secret: build the cipher once per key, not per job.
+    return AESGCM(key)
 
 
 def is_sealed(stored: str) -> bool:
