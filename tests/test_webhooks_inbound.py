@@ -35,6 +35,8 @@ def hub(settings: Settings, db: Database, clock: Clock) -> Iterator[tuple[TestCl
             "loop_webhook_secret": type(settings.secret_key)(LOOP_SECRET),
             "shopify_webhook_secret": type(settings.secret_key)(LOOP_SECRET),
             "generic_webhook_secret": type(settings.secret_key)(GENERIC_SECRET),
+            # The generic sender's returns are this deployment's "erp" system.
+            "generic_source_system": "erp",
         }
     )
     app = create_app(configured, db, clock, worker=False)

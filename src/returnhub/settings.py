@@ -32,6 +32,10 @@ DEMO_SECRET_KEY = "change-me"
 DEMO_API_KEY = "rh_demo_admin_key"
 
 
+# Systems with a connector of their own (connectors/registry.py) and the ledger itself.
+NAMED_SYSTEMS = frozenset({"returnhub", "loop", "shopify", "returnlogic"})
+
+
 class Mode(StrEnum):
     DEMO = "demo"
     PRODUCTION = "production"
@@ -78,6 +82,12 @@ class Settings(BaseSettings):
     returnlogic_api_key: SecretStr = SecretStr("")
     returnlogic_webhook_secret: SecretStr = SecretStr("")
     generic_webhook_secret: SecretStr = SecretStr("")
+    # The system name the generic webhook source's returns carry in the ledger (their
+    # source_system); the sender can never write under another system's name.
+    generic_source_system: str = Field(default="generic", pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    # How far ahead of this server's clock a source's own stamp may be before its event is
+    # refused (a clock that far ahead would otherwise hide every later genuine update).
+    source_clock_skew_seconds: int = Field(default=300, ge=0, le=86400)
     gladly_signing_key: SecretStr = SecretStr("")
     gladly_api_token: SecretStr = SecretStr("")
 
@@ -139,6 +149,17 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("generic_source_system")
+    @classmethod
+    def _generic_system_is_its_own(cls, value: str) -> str:
+        if value in NAMED_SYSTEMS:
+            raise ValueError(
+                f"RETURNHUB_GENERIC_SOURCE_SYSTEM cannot be {value!r}: that name belongs to a "
+                "connected system, whose returns a generic sender must not change; pick the "
+                "sender's own name (e.g. erp)"
+            )
         return value
 
     @field_validator("outbox_retry_delays")

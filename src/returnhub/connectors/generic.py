@@ -1,5 +1,9 @@
 """The generic source: any system posting returns in returnhub's own shape, signed with
-Standard Webhooks. Body: ``{"type": "return.upsert", "data": {...GenericReturn...}}``."""
+Standard Webhooks. Body: ``{"type": "return.upsert", "data": {...GenericReturn...}}``.
+
+The sender can only touch its own returns: their system name is the deployment's setting
+(RETURNHUB_GENERIC_SOURCE_SYSTEM), never the payload's. A ``data.system`` that names another
+system is refused where the event is applied (delivery/handlers), which knows the setting."""
 
 from __future__ import annotations
 
@@ -40,7 +44,8 @@ class GenericExchange(BaseModel):
 
 class GenericReturn(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    system: str = Field(default="generic", pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    # Optional; when present it must be the configured system name (checked on apply).
+    system: str | None = Field(default=None, max_length=64)
     id: str = Field(min_length=1, max_length=100)
     state: ReturnState
     updated_at: AwareDatetime
@@ -48,6 +53,8 @@ class GenericReturn(BaseModel):
     order_name: str = Field(min_length=1)
     customer_email: str = Field(min_length=3)
     customer_name: str = ""
+    # The customer's id in the sending system; the email stands in when it has none.
+    customer_id: str = Field(default="", max_length=200)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     items: list[GenericItem] = Field(default_factory=list)
     exchange_items: list[GenericExchange] = Field(default_factory=list)
@@ -65,7 +72,7 @@ def event_type(payload: Mapping[str, Any]) -> str:
 def lock_key(payload: Mapping[str, Any]) -> str | None:
     data = payload.get("data")
     if isinstance(data, Mapping) and data.get("id"):
-        return f"{data.get('system') or SOURCE}:return:{data['id']}"
+        return f"{SOURCE}:return:{data['id']}"
     return None
 
 
@@ -79,7 +86,7 @@ def map_return(payload: Mapping[str, Any]) -> ExternalReturn:
         raise MappingError(f"data is not a valid return: {problems}") from None
     created: datetime = data.created_at
     return ExternalReturn(
-        source=data.system,
+        source=SOURCE,
         external_id=data.id,
         state=data.state,
         updated_at=data.updated_at,
@@ -111,4 +118,6 @@ def map_return(payload: Mapping[str, Any]) -> ExternalReturn:
         label_status=data.label_status,
         status_page_url=data.status_page_url,
         refund_amount=data.refund_amount,
+        customer_external_id=data.customer_id,
+        extra={"system": data.system} if data.system is not None else {},
     )

@@ -35,13 +35,9 @@ def configured_systems(
     settings: Settings, db: Database, http: httpx.Client
 ) -> dict[str, SearchableSystem]:
     systems: dict[str, SearchableSystem] = {"returnhub": ledger.LedgerSystem(db)}
-    if is_configured(loop.SPEC, settings):
-        systems["loop"] = loop.LoopSystem(
-            settings.loop_base_url,
-            _secret(settings, "loop_api_key"),
-            http,
-            shared_bucket("loop", 300 / 60, 10),
-        )
+    loop_client = loop_system(settings, http)
+    if loop_client is not None:
+        systems["loop"] = loop_client
     if is_configured(returnlogic.SPEC, settings):
         systems["returnlogic"] = returnlogic.ReturnLogicSystem(
             settings.returnlogic_base_url, _secret(settings, "returnlogic_api_key"), http
@@ -49,6 +45,18 @@ def configured_systems(
     if is_configured(shopify.SPEC, settings):
         systems["shopify"] = shopify_system(settings, http)
     return systems
+
+
+def loop_system(settings: Settings, http: httpx.Client) -> loop.LoopSystem | None:
+    """The Loop client, or None when its API key is not set."""
+    if not is_configured(loop.SPEC, settings):
+        return None
+    return loop.LoopSystem(
+        settings.loop_base_url,
+        _secret(settings, "loop_api_key"),
+        http,
+        shared_bucket("loop", 300 / 60, 10),
+    )
 
 
 def shopify_system(settings: Settings, http: httpx.Client) -> shopify.ShopifySystem:

@@ -187,7 +187,7 @@ def map_rma(rma: Mapping[str, Any]) -> ExternalReturn:
         source="returnlogic",
         external_id=rid,
         state=STATES[status],
-        updated_at=timestamp(updated_raw, "timeline.updateDate") if updated_raw else created,
+        updated_at=timestamp(updated_raw, "timeline.updateDate") if updated_raw else None,
         created_at=created,
         order_name=order_name,
         customer_email=email,

@@ -208,9 +208,30 @@ def return_gid(payload: Mapping[str, Any]) -> str:
     raise MappingError("the Shopify returns webhook has neither admin_graphql_api_id nor an id")
 
 
+def refund_return_gid(payload: Mapping[str, Any]) -> str | None:
+    """The Return a ``refunds/create`` webhook refunds, or None for a refund of the order alone
+    (Shopify's refund has ``return`` null then)."""
+    ret = payload.get("return")
+    if not isinstance(ret, Mapping):
+        return None
+    try:
+        return return_gid(ret)
+    except MappingError:
+        return None
+
+
+def lock_key(topic: str, payload: Mapping[str, Any]) -> str | None:
+    """Events of one Return apply in order; a refund queues with the return it refunds."""
+    rid: Any = payload.get("id")
+    if topic == "refunds/create":
+        refunded = refund_return_gid(payload)
+        rid = refunded.rsplit("/", 1)[-1] if refunded else None
+    return f"shopify:return:{rid}" if rid not in (None, "") else None
+
+
 def map_return(node: Mapping[str, Any], fetched_at: datetime) -> ExternalReturn:
     """A pulled Return → ExternalReturn. Shopify's Return has no update time, and each pull is
-    its current state, so the pull's own time stamps it: a later pull always wins."""
+    its current state (``current``), so it always wins; the pull's own time stamps it."""
     gid = str(node.get("id") or "")
     if not gid:
         raise MappingError("the Shopify return has no id")
@@ -271,6 +292,8 @@ def map_return(node: Mapping[str, Any], fetched_at: datetime) -> ExternalReturn:
         refund_amount=refunded if refunded_at or status == "CLOSED" else None,
         reports_refunds=True,
         refund_issued_at=refunded_at,
+        customer_external_id=str(customer.get("id") or ""),
+        current=True,
     )
 
 

@@ -33,8 +33,12 @@ class PullContext:
 
 
 # For payloads that only name a return: fetch it from the source, then map it (pure). Runs
-# outside any database transaction, so a slow source never holds the write lock.
-Puller = Callable[[Payload, PullContext], ExternalReturn]
+# outside any database transaction, so a slow source never holds the write lock. None: the
+# payload names no return (a refund of an order, not of a return), so there is nothing to apply.
+Puller = Callable[[Payload, PullContext], ExternalReturn | None]
+# One return's present state by its id in the source, or None when the source's API is not
+# configured: read when an event's payload cannot say whether it is newer than the ledger.
+Refetcher = Callable[[str, PullContext], ExternalReturn | None]
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,14 @@ class WebhookSource:
     mappers: Mapping[str, Mapper]
     # Event types turned into a pull of the return they name (never also in ``mappers``).
     pullers: Mapping[str, Puller] = field(default_factory=dict)
+    refetch: Refetcher | None = None
     kept_headers: tuple[str, ...] = ()
+    # The setting holding the ledger's system name for this source's returns; None: its name.
+    system_setting: str | None = None
+
+    def system(self, settings: Settings) -> str:
+        """The system its returns belong to: set by the deployment, never by a payload."""
+        return str(getattr(settings, self.system_setting)) if self.system_setting else self.name
 
     def secret(self, settings: Settings) -> str:
         value: Any = getattr(settings, self.secret_setting)
@@ -95,10 +106,28 @@ SHOPIFY_RETURN_TOPICS = frozenset(
 )
 
 
-def _pull_shopify_return(payload: Payload, pull: PullContext) -> ExternalReturn:
+def _shopify_return(gid: str, pull: PullContext) -> ExternalReturn:
     system = registry.shopify_system(pull.settings, pull.http)
-    node = system.fetch_return(shopify.return_gid(payload), pull.settings.outbound_timeout_seconds)
+    node = system.fetch_return(gid, pull.settings.outbound_timeout_seconds)
     return shopify.map_return(node, pull.now)
+
+
+def _pull_shopify_return(payload: Payload, pull: PullContext) -> ExternalReturn:
+    return _shopify_return(shopify.return_gid(payload), pull)
+
+
+def _pull_refunded_return(payload: Payload, pull: PullContext) -> ExternalReturn | None:
+    """refunds/create: the return it refunds, pulled whole (its refunds included); a refund of
+    an order outside any return changes no return."""
+    gid = shopify.refund_return_gid(payload)
+    return _shopify_return(gid, pull) if gid else None
+
+
+def _refetch_loop_return(return_id: str, pull: PullContext) -> ExternalReturn | None:
+    system = registry.loop_system(pull.settings, pull.http)
+    if system is None:
+        return None
+    return system.return_details(return_id, pull.settings.outbound_timeout_seconds)
 
 
 SOURCES: dict[str, WebhookSource] = {
@@ -119,6 +148,7 @@ SOURCES: dict[str, WebhookSource] = {
                 **{t: loop.map_return for t in loop.RETURN_TRIGGERS},
                 **{t: loop.map_label for t in loop.LABEL_TRIGGERS},
             },
+            refetch=_refetch_loop_return,
         ),
         WebhookSource(
             name="shopify",
@@ -129,11 +159,15 @@ SOURCES: dict[str, WebhookSource] = {
             verify=_hmac_verifier("X-Shopify-Hmac-Sha256"),
             event_type=lambda p, h: h.get("x-shopify-topic", ""),
             event_id=lambda p, h: h.get("x-shopify-webhook-id") or h.get("x-shopify-event-id"),
-            lock_key=lambda p, h: f"shopify:return:{p['id']}" if p.get("id") else None,
+            lock_key=lambda p, h: shopify.lock_key(h.get("x-shopify-topic", ""), p),
             # Shopify's returns webhooks carry little more than id and status: each one pulls
             # the whole Return, so every topic maps the same way.
             mappers={},
-            pullers={topic: _pull_shopify_return for topic in SHOPIFY_RETURN_TOPICS},
+            pullers={
+                **{topic: _pull_shopify_return for topic in SHOPIFY_RETURN_TOPICS},
+                "refunds/create": _pull_refunded_return,
+            },
+            refetch=_shopify_return,
             kept_headers=("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id"),
         ),
         WebhookSource(
@@ -165,6 +199,7 @@ SOURCES: dict[str, WebhookSource] = {
             lock_key=lambda p, h: generic.lock_key(p),
             mappers={t: generic.map_return for t in generic.RETURN_TYPES},
             kept_headers=("webhook-id", "webhook-timestamp"),
+            system_setting="generic_source_system",
         ),
     )
 }

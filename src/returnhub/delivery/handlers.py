@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 
 from returnhub.connectors.keepalive import KeepAlivePool
-from returnhub.connectors.webhook_sources import SOURCES, PullContext
+from returnhub.connectors.registry import SPECS, missing_settings
+from returnhub.connectors.webhook_sources import SOURCES, PullContext, WebhookSource
 from returnhub.delivery import inbox
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
@@ -38,41 +39,24 @@ Handler = Callable[[HandlerContext, ClaimedJob], None]
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Pulled:
+    """What a pull from the source gave: its return, or None when the event names none."""
+
+    change: ExternalReturn | None
+
+
 def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
     """Map a stored inbound event into the ledger, in one transaction with its status. An event
-    that only names a return has it pulled from the source first, outside that transaction."""
+    that only names a return has it pulled from the source first, outside that transaction; so
+    is the present state of a return whose event cannot be ordered against the ledger's."""
     inbox_id = str(job.payload["inbox_id"])
     try:
-        pulled = _pull(ctx, job.connector, inbox_id)
-        with ctx.db.write() as session:
-            event = inbox.load(session, inbox_id)
-            if event is None:
-                raise MappingError(f"inbox event {inbox_id} does not exist")
-            source = SOURCES.get(event.source)
-            mapper = source.mappers.get(event.event_type) if source else None
-            change: ExternalReturn | ExternalLabel
-            if pulled is not None:
-                change = pulled
-            elif mapper is not None:
-                change = _map(mapper, inbox.payload_of(event))
-            else:
-                known = ", ".join(source.handled_types()) if source else ""
-                inbox.mark(
-                    session,
-                    inbox_id,
-                    inbox.InboxStatus.IGNORED,
-                    f"event type {event.event_type!r} is not mapped "
-                    f"(mapped types: {known or 'none'})",
-                    ctx.clock(),
-                )
-                return
-            if isinstance(change, ExternalLabel):
-                result = sync.apply_external_label(session, change)
-            else:
-                result = sync.apply_external_return(session, change, ctx.clock())
-                # Customers linked to this profile see the change in their pulled data too.
-                linking.refresh_linked(session, change.source, change.customer_email)
-            inbox.mark(session, inbox_id, inbox.InboxStatus.APPLIED, result.value, ctx.clock())
+        source = SOURCES.get(job.connector)
+        undecided = _apply(ctx, inbox_id, _pull(ctx, source, inbox_id), source)
+        if undecided is not None and source is not None and source.refetch is not None:
+            current = _map(source.refetch, undecided.external_id, _pull_context(ctx))
+            _apply(ctx, inbox_id, None if current is None else Pulled(current), None)
     except DeliveryError as exc:
         if not exc.retryable:
             # The ledger change rolled back; record why on the event itself, then let the job die.
@@ -81,10 +65,100 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
         raise
 
 
-def _pull(ctx: HandlerContext, source_name: str, inbox_id: str) -> ExternalReturn | None:
+def _apply(
+    ctx: HandlerContext,
+    inbox_id: str,
+    pulled: Pulled | None,
+    refetchable: WebhookSource | None,
+) -> ExternalReturn | None:
+    """Apply the event (or what was pulled for it) and mark it. Returns the change, unapplied,
+    when the payload cannot be ordered against the ledger and ``refetchable`` can read the
+    return's present state; without one such an event is marked stale, saying why."""
+    now = ctx.clock()
+    skew = timedelta(seconds=ctx.settings.source_clock_skew_seconds)
+    with ctx.db.write() as session:
+        event = inbox.load(session, inbox_id)
+        if event is None:
+            raise MappingError(f"inbox event {inbox_id} does not exist")
+        source = SOURCES.get(event.source)
+        if source is None:
+            raise MappingError(f"inbox event {inbox_id} is from no known source {event.source!r}")
+        mapper = source.mappers.get(event.event_type)
+        change: ExternalReturn | ExternalLabel
+        if pulled is not None and pulled.change is not None:
+            change = pulled.change
+        elif pulled is not None:
+            inbox.mark(session, inbox_id, inbox.InboxStatus.IGNORED, NAMES_NO_RETURN, now)
+            return None
+        elif mapper is not None:
+            change = _map(mapper, inbox.payload_of(event))
+        else:
+            known = ", ".join(source.handled_types())
+            inbox.mark(
+                session,
+                inbox_id,
+                inbox.InboxStatus.IGNORED,
+                f"event type {event.event_type!r} is not mapped (mapped types: {known or 'none'})",
+                now,
+            )
+            return None
+        change = _as_own(source, change, ctx.settings)
+        if isinstance(change, ExternalLabel):
+            result = sync.apply_external_label(session, change, now, skew)
+            detail = result.value
+        else:
+            result = sync.apply_external_return(session, change, now, skew)
+            if result is sync.SyncResult.UNDECIDED and refetchable is not None:
+                return change  # nothing was written; the caller reads the present state
+            undecided = result is sync.SyncResult.UNDECIDED
+            detail = _undecided(source, ctx.settings) if undecided else result.value
+            if result in sync.APPLIED:
+                # Customers linked to this profile see the change in their pulled data too.
+                linking.refresh_linked(session, change, now)
+        inbox.mark(session, inbox_id, inbox.InboxStatus.APPLIED, detail, now)
+    return None
+
+
+NAMES_NO_RETURN = "names no return (a refund of the order alone): nothing to apply"
+
+
+def _undecided(source: WebhookSource, settings: Settings) -> str:
+    spec = SPECS.get(source.name)
+    missing = missing_settings(spec, settings) if spec and source.refetch else []
+    hint = (
+        f"; set {', '.join(missing)} so {source.display_name}'s present state is read instead"
+        if missing
+        else "; a newer stamp from the source (or its present state) settles it"
+    )
+    return (
+        "stale: this event moves the return back in its lifecycle without a newer stamp, so "
+        f"the ledger kept its state{hint}"
+    )
+
+
+def _as_own(
+    source: WebhookSource, change: ExternalReturn | ExternalLabel, settings: Settings
+) -> ExternalReturn | ExternalLabel:
+    """The change under the verified source's own system name, whatever its payload claims."""
+    system = source.system(settings)
+    claimed = change.extra.get("system") if isinstance(change, ExternalReturn) else None
+    if claimed is not None and claimed != system:
+        raise sync.SourceConflict(
+            f"data.system {claimed!r} is not this sender's system {system!r} "
+            f"(RETURNHUB_{(source.system_setting or 'generic_source_system').upper()}): a "
+            "sender can only create or change its own returns; drop data.system or send "
+            "the configured name"
+        )
+    return change if change.source == system else replace(change, source=system)
+
+
+def _pull_context(ctx: HandlerContext) -> PullContext:
+    return PullContext(ctx.settings, ctx.http, ctx.clock())
+
+
+def _pull(ctx: HandlerContext, source: WebhookSource | None, inbox_id: str) -> Pulled | None:
     """The return the event names, fetched from its source; None when its source or type is
     not pulled (then nothing is read here: most sources map the stored payload)."""
-    source = SOURCES.get(source_name)
     if source is None or not source.pullers:
         return None
     with ctx.db.read() as session:
@@ -93,7 +167,7 @@ def _pull(ctx: HandlerContext, source_name: str, inbox_id: str) -> ExternalRetur
         payload = inbox.payload_of(event) if event is not None else {}
     if puller is None:
         return None
-    return _map(puller, payload, PullContext(ctx.settings, ctx.http, ctx.clock()))
+    return Pulled(_map(puller, payload, _pull_context(ctx)))
 
 
 def _map(translate: Callable[..., T], *args: Any) -> T:

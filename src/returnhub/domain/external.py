@@ -38,7 +38,9 @@ class ExternalReturn:
     source: str
     external_id: str
     state: ReturnState
-    updated_at: datetime
+    # The source's own last-change time, or None where it sends none (Loop's edited_at is null
+    # until someone edits the return in Loop): domain/convergence then orders by the lifecycle.
+    updated_at: datetime | None
     created_at: datetime
     order_name: str
     customer_email: str
@@ -51,6 +53,8 @@ class ExternalReturn:
     label_carrier: str = ""
     label_tracking_number: str = ""
     label_status: str = ""
+    # The label's own clock, where the return payload carries one (Loop's label_updated_at).
+    label_updated_at: datetime | None = None
     status_page_url: str = ""
     refund_amount: int | None = None
     # Sources that report their refunds (Shopify) say whether and when it was issued; for the
@@ -61,7 +65,16 @@ class ExternalReturn:
     # The source deleted the return: final, so it applies even when its stamp is not newer
     # (a deletion need not bump the source's own update time).
     deleted: bool = False
+    # The customer's profile id in the source (Loop and ReturnLogic: the email; Shopify: the
+    # Customer gid); empty means the email. Links to that profile decide whose order it is.
+    customer_external_id: str = ""
+    # Read from the source's API just now: its present state, which wins over anything held.
+    current: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def profile_id(self) -> str:
+        return self.customer_external_id or self.customer_email
 
 
 @dataclass(frozen=True)

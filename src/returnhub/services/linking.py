@@ -176,24 +176,27 @@ def store_pulled(
         )
     )
     for ext in returns:
-        data: dict[str, Any] = asdict(ext)
-        data["state"] = ext.state.value
-        data["updated_at"] = ext.updated_at.isoformat()
-        data["created_at"] = ext.created_at.isoformat()
-        data["items"] = [{**item, "outcome": str(item["outcome"])} for item in data["items"]]
-        session.add(
-            PulledReturn(
-                customer_id=customer.id,
-                system=system,
-                external_id=ext.external_id,
-                state=ext.state.value,
-                order_name=ext.order_name,
-                data=data,
-                source_updated_at=ext.updated_at,
-                pulled_at=now,
-            )
-        )
+        session.add(_pulled(customer.id, system, ext, now))
     return len(returns)
+
+
+def _pulled(customer_id: int, system: str, ext: ExternalReturn, now: datetime) -> PulledReturn:
+    data: dict[str, Any] = asdict(ext)
+    for name in ("updated_at", "created_at", "label_updated_at", "refund_issued_at"):
+        stamp = getattr(ext, name)
+        data[name] = stamp.isoformat() if stamp is not None else None
+    data["state"] = ext.state.value
+    data["items"] = [{**item, "outcome": str(item["outcome"])} for item in data["items"]]
+    return PulledReturn(
+        customer_id=customer_id,
+        system=system,
+        external_id=ext.external_id,
+        state=ext.state.value,
+        order_name=ext.order_name,
+        data=data,
+        source_updated_at=ext.updated_at,
+        pulled_at=now,
+    )
 
 
 def query_for(customer: Customer) -> SearchQuery:
@@ -244,15 +247,27 @@ def maybe_enqueue_autolink(session: Session, event: DomainEvent) -> bool:
     )
 
 
-def refresh_linked(session: Session, system: str, external_id: str) -> int:
-    """Queue a pull for every customer linked to that profile (e.g. after its webhook)."""
+def refresh_linked(session: Session, ext: ExternalReturn, now: datetime) -> int:
+    """Customers linked to the return's profile in its source (each source's own profile id:
+    an email for Loop, a Customer gid for Shopify) see this report of it in their pulled data
+    at once; the event carries the return, so no pull from the source is needed."""
     customer_ids = session.scalars(
-        select(Customer.public_id)
-        .join(CustomerLink, CustomerLink.customer_id == Customer.id)
-        .where(CustomerLink.system == system, CustomerLink.external_id == external_id)
+        select(CustomerLink.customer_id).where(
+            CustomerLink.system == ext.source, CustomerLink.external_id == ext.profile_id
+        )
     ).all()
-    for customer_public_id in customer_ids:
-        queue_pull(session, customer_public_id, system)
+    for customer_id in customer_ids:
+        held = session.scalar(
+            select(PulledReturn).where(
+                PulledReturn.customer_id == customer_id,
+                PulledReturn.system == ext.source,
+                PulledReturn.external_id == ext.external_id,
+            )
+        )
+        if held is not None:
+            session.delete(held)
+            session.flush()
+        session.add(_pulled(customer_id, ext.source, ext, now))
     return len(customer_ids)
 
 

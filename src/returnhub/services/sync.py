@@ -1,24 +1,32 @@
 """Applying returns that live in another system (Loop, a generic source …) to the ledger.
 
 The source is the authority on its own returns, so its state is taken as given rather than
-walked through the transition table, with one rule that makes delivery order irrelevant: a
-change stamped older than what the ledger already holds is ignored, so nothing ever moves
-backwards, and an update that arrives before its create simply creates the return. A deletion
-is final, so it applies even when it is not stamped newer (only its state is taken then).
+walked through the transition table. Delivery order does not matter: domain/convergence decides
+whether a report is newer than what the ledger holds (the source's own stamps where present,
+the lifecycle otherwise), an older one is ignored so nothing ever moves backwards, and one it
+cannot decide changes nothing and is answered UNDECIDED so the caller can read the source's
+present state. An update that arrives before its create simply creates the return. A deletion
+is final, so it applies even when it is not newer (only its state is taken then).
+
+Integrity: a return is found by (source, external id) of the verified source only; it is
+attached to an existing ledger order only when that order's customer is the return's customer
+(same email, or linked to the return's profile in that source); and a stamp further ahead of
+this server's clock than the allowed skew is refused, so it can never hide later updates.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from returnhub.delivery.errors import ServerError
+from returnhub.delivery.errors import MappingError, ServerError
 from returnhub.domain.contact import normalize_phone
+from returnhub.domain.convergence import Verdict, compare_labels, compare_returns
 from returnhub.domain.errors import InvalidInput
 from returnhub.domain.events import EventType
 from returnhub.domain.external import ExternalLabel, ExternalReturn
@@ -31,6 +39,7 @@ from returnhub.services.returns import RefundState, summary
 from returnhub.store.tables import (
     Customer,
     CustomerEmail,
+    CustomerLink,
     CustomerPhone,
     ExchangeItem,
     Order,
@@ -45,10 +54,43 @@ class SyncResult(StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     STALE = "stale"
+    # The payload cannot say whether it is newer (no newer stamp, and a step back in the
+    # lifecycle): nothing changed; the caller may read the source's present state instead.
+    UNDECIDED = "undecided"
+
+
+# Results after which the ledger holds this report of the return (linked caches follow it).
+APPLIED = frozenset({SyncResult.CREATED, SyncResult.UPDATED, SyncResult.UNCHANGED})
+
+# Senders' clocks drift; a stamp further ahead than this is refused (settings override it).
+DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class SourceConflict(MappingError):
+    """The event is readable but must not be applied as it stands (another customer's order, a
+    stamp from the future); the message says what to fix before replaying it."""
+
+
+def refuse_future_stamps(
+    what: str, stamps: dict[str, datetime | None], now: datetime, skew: timedelta
+) -> None:
+    for name, stamp in stamps.items():
+        if stamp is not None and stamp > now + skew:
+            raise SourceConflict(
+                f"{what}: {name} {stamp.isoformat()} is {stamp - now} ahead of this server's "
+                f"clock (at most {skew} is allowed); refused so it cannot hide later genuine "
+                "updates. Check the sender's clock, then replay the job if the time is right"
+            )
 
 
 def _customer(session: Session, ext: ExternalReturn) -> Customer:
-    customer = find_customer_by_email(session, ext.customer_email)
+    """Whoever holds a link to the return's profile in its source, else whoever has its email,
+    else a new customer."""
+    customer = session.scalar(
+        select(Customer)
+        .join(CustomerLink, CustomerLink.customer_id == Customer.id)
+        .where(CustomerLink.system == ext.source, CustomerLink.external_id == ext.profile_id)
+    ) or find_customer_by_email(session, ext.customer_email)
     if customer is not None:
         return customer
     name = ext.customer_name or ext.customer_email.split("@")[0]
@@ -86,11 +128,54 @@ def _phone(ext: ExternalReturn) -> list[str]:
         return []
 
 
-def _order(session: Session, ext: ExternalReturn, customer: Customer) -> Order:
-    order = session.scalar(
-        select(Order).where(Order.name == ext.order_name).options(selectinload(Order.lines))
+def _order_named(session: Session, name: str) -> Order | None:
+    return session.scalar(
+        select(Order)
+        .where(Order.name == name)
+        .options(selectinload(Order.lines), selectinload(Order.customer))
     )
-    if order is None:
+
+
+def _owns(session: Session, customer: Customer, ext: ExternalReturn) -> bool:
+    """Is the return's customer this ledger customer: the same email, or linked to the return's
+    profile in its source?"""
+    if ext.customer_email in {e.email for e in customer.emails}:
+        return True
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    CustomerLink.customer_id == customer.id,
+                    CustomerLink.system == ext.source,
+                    CustomerLink.external_id == ext.profile_id,
+                )
+            )
+        )
+    )
+
+
+def _checked(session: Session, order: Order, ext: ExternalReturn) -> Order:
+    if not _owns(session, order.customer, ext):
+        raise SourceConflict(
+            f"{ext.source} return {ext.external_id} names order {ext.order_name}, which in the "
+            f"ledger belongs to customer {order.customer.public_id}, not to {ext.customer_email} "
+            f"({ext.source} profile {ext.profile_id}); it was not attached to that order. If they "
+            f"are the same person, link that {ext.source} profile to {order.customer.public_id} "
+            f"(POST /api/v1/customers/{order.customer.public_id}/links) and replay the job; "
+            f"otherwise correct the order in {ext.source}"
+        )
+    return order
+
+
+def _order(session: Session, ext: ExternalReturn) -> tuple[Customer, Order]:
+    """The ledger order the return belongs to and its customer: an existing order only when its
+    customer is the return's (SourceConflict otherwise), else a new one under the return's
+    customer."""
+    order = _order_named(session, ext.order_name)
+    if order is not None:
+        order = _checked(session, order, ext)
+    else:
+        customer = _customer(session, ext)
         order = Order(
             public_id=new_id(Prefix.ORDER),
             customer=customer,
@@ -106,12 +191,13 @@ def _order(session: Session, ext: ExternalReturn, customer: Customer) -> Order:
                 session.add(order)
                 session.flush()
         except IntegrityError:
-            order = session.scalar(
-                select(Order).where(Order.name == ext.order_name).options(selectinload(Order.lines))
-            )
-            if order is None:
+            # A concurrent event created the order first (PostgreSQL): it must still be ours.
+            raced = _order_named(session, ext.order_name)
+            if raced is None:
                 raise
-    # The source knows items our copy of the order may lack (an order never imported here).
+            order = _checked(session, raced, ext)
+    # The source knows items our copy of the customer's order may lack (an order never
+    # imported here).
     wanted = Counter(item.sku for item in ext.items)
     have = {line.sku: line for line in order.lines}
     for item in ext.items:
@@ -132,7 +218,7 @@ def _order(session: Session, ext: ExternalReturn, customer: Customer) -> Order:
         elif line.quantity < wanted[item.sku]:
             line.quantity = wanted[item.sku]
     session.flush()
-    return order
+    return order.customer, order
 
 
 def _refund_state(ret: Return, ext: ExternalReturn) -> str:
@@ -160,7 +246,18 @@ def _apply_refund_state(ret: Return, ext: ExternalReturn) -> bool:
     return changed
 
 
-def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) -> SyncResult:
+def apply_external_return(
+    session: Session, ext: ExternalReturn, now: datetime, skew: timedelta = DEFAULT_CLOCK_SKEW
+) -> SyncResult:
+    refuse_future_stamps(
+        f"{ext.source} return {ext.external_id}",
+        {
+            "updated_at": None if ext.current else ext.updated_at,
+            "label_updated_at": ext.label_updated_at,
+        },
+        now,
+        skew,
+    )
     ret = session.scalar(
         select(Return)
         .where(Return.source_system == ext.source, Return.external_id == ext.external_id)
@@ -168,8 +265,7 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
     )
     actor = f"{ext.source} sync"
     if ret is None:
-        customer = _customer(session, ext)
-        order = _order(session, ext, customer)
+        customer, order = _order(session, ext)
         lines = {line.sku: line for line in order.lines}
         grouped: dict[tuple[str, Outcome, str, str, str], int] = Counter()
         for item in ext.items:
@@ -187,6 +283,7 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
             label_carrier=ext.label_carrier,
             label_tracking_number=ext.label_tracking_number,
             label_status=ext.label_status,
+            label_updated_at=ext.label_updated_at,
             status_page_url=ext.status_page_url,
             source_system=ext.source,
             external_id=ext.external_id,
@@ -223,11 +320,17 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
         record_event(session, EventType.RETURN_CREATED, ret.public_id, summary(ret))
         return SyncResult.CREATED
 
-    stale = ret.source_updated_at is not None and ext.updated_at <= ret.source_updated_at
-    if stale and not ext.deleted:
-        return SyncResult.STALE
-    # A stale deletion still ends the return, but its other fields are older than ours.
-    changed = False if stale else _refresh_fields(ret, ext)
+    verdict = (
+        Verdict.NEWER
+        if ext.current
+        else compare_returns(
+            ReturnState(ret.state), ret.source_updated_at, ext.state, ext.updated_at
+        )
+    )
+    if verdict is not Verdict.NEWER and not ext.deleted:
+        return SyncResult.STALE if verdict is Verdict.OLDER else SyncResult.UNDECIDED
+    # A deletion that is not newer still ends the return, but its other fields are older.
+    changed = _refresh_fields(ret, ext) if verdict is Verdict.NEWER else False
     previous = ret.state
     if ext.state.value != previous:
         ret.state = ext.state.value
@@ -255,17 +358,28 @@ def apply_external_return(session: Session, ext: ExternalReturn, now: datetime) 
 
 def _refresh_fields(ret: Return, ext: ExternalReturn) -> bool:
     """Take the source's newer details (not the state); whether anything changed."""
-    ret.source_updated_at = ext.updated_at
+    if ext.updated_at is not None and (
+        ret.source_updated_at is None or ext.updated_at > ret.source_updated_at
+    ):
+        ret.source_updated_at = ext.updated_at
     changed = False
     fields = [("status_page_url", ext.status_page_url)]
-    # Label events carry their own clock; a return event older than the last label event
-    # must not roll the label back.
-    if ret.label_updated_at is None or ext.updated_at > ret.label_updated_at:
+    # The label has its own clock: a return report older than the last label event must not
+    # roll the label back, and one with newer label data must not lose it.
+    if ext.label_status and (
+        ext.current
+        or compare_labels(
+            ret.label_status, ret.label_updated_at, ext.label_status, ext.label_updated_at
+        )
+        is Verdict.NEWER
+    ):
         fields += [
             ("label_carrier", ext.label_carrier),
             ("label_tracking_number", ext.label_tracking_number),
             ("label_status", ext.label_status),
         ]
+        if ext.label_updated_at is not None:
+            ret.label_updated_at = ext.label_updated_at
     for attr, value in fields:
         if value and getattr(ret, attr) != value:
             setattr(ret, attr, value)
@@ -283,7 +397,15 @@ class ReturnNotYetKnown(ServerError):
     """A label event for a return whose create has not arrived: retried until it has."""
 
 
-def apply_external_label(session: Session, label: ExternalLabel) -> SyncResult:
+def apply_external_label(
+    session: Session, label: ExternalLabel, now: datetime, skew: timedelta = DEFAULT_CLOCK_SKEW
+) -> SyncResult:
+    refuse_future_stamps(
+        f"{label.source} label of return {label.external_return_id}",
+        {"label_updated_at": label.updated_at},
+        now,
+        skew,
+    )
     ret = session.scalar(
         select(Return)
         .where(Return.source_system == label.source, Return.external_id == label.external_return_id)
@@ -294,12 +416,18 @@ def apply_external_label(session: Session, label: ExternalLabel) -> SyncResult:
             f"no {label.source} return {label.external_return_id} in the ledger yet; "
             "waiting for its return event"
         )
-    if ret.label_updated_at is not None and label.updated_at <= ret.label_updated_at:
+    verdict = compare_labels(
+        ret.label_status, ret.label_updated_at, label.label_status, label.updated_at
+    )
+    if verdict is not Verdict.NEWER:
         return SyncResult.STALE
+    held = (ret.label_carrier, ret.label_tracking_number, ret.label_status)
     ret.label_updated_at = label.updated_at
     ret.label_carrier = label.carrier or ret.label_carrier
     ret.label_tracking_number = label.tracking_number or ret.label_tracking_number
     ret.label_status = label.label_status
+    if (ret.label_carrier, ret.label_tracking_number, ret.label_status) == held:
+        return SyncResult.UNCHANGED  # the same label again (a resend with a new body)
     record_timeline(ret, "label", f"label {label.label_status}", f"{label.source} sync")
     session.flush()
     record_event(

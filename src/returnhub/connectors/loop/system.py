@@ -7,6 +7,7 @@ the one asked for is dropped (it guards against mismatched links).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,6 +114,15 @@ class LoopSystem:
                     by_email.setdefault(_email(row), []).append(row)
             profiles.extend(_profile(email, rs) for email, rs in by_email.items())
         return profiles
+
+    def return_details(self, return_id: str, timeout: float) -> ExternalReturn:
+        """One return as Loop holds it now (``current``): what settles events whose payloads
+        cannot say which is newer."""
+        body = self._get(f"{self.v1}/warehouse/return/details", {"return_id": return_id}, timeout)
+        row = body[0] if isinstance(body, list) and body else body
+        if not isinstance(row, dict) or str(row.get("id") or "") != return_id:
+            raise MappingError(f"Loop's return details for {return_id} do not describe that return")
+        return replace(webhooks.map_return(row), current=True)
 
     def pull_returns(self, profile: ExternalProfile, timeout: float) -> list[ExternalReturn]:
         pulled: list[ExternalReturn] = []

@@ -108,7 +108,9 @@ def map_return(payload: Mapping[str, Any]) -> ExternalReturn:
         source=SOURCE,
         external_id=str(rid),
         state=state(payload.get("state"), label_status),
-        updated_at=timestamp(edited, "edited_at") if edited else created,
+        # Loop sends no update time: edited_at is null unless the return was edited in Loop,
+        # so it orders events only when present (domain/convergence does the rest).
+        updated_at=timestamp(edited, "edited_at") if edited else None,
         created_at=created,
         order_name=order_name,
         customer_email=email,
@@ -119,6 +121,11 @@ def map_return(payload: Mapping[str, Any]) -> ExternalReturn:
         label_carrier=str(payload.get("carrier") or ""),
         label_tracking_number=str(payload.get("tracking_number") or ""),
         label_status=label_status,
+        label_updated_at=(
+            timestamp(payload.get("label_updated_at"), "label_updated_at")
+            if payload.get("label_updated_at")
+            else None
+        ),
         status_page_url=str(payload.get("status_page_url") or ""),
         refund_amount=(
             money(payload.get("refund"), "refund", currency) if payload.get("refund") else None
