@@ -25,6 +25,7 @@ from tests.factories import post_hmac_signed
 from tests.test_sync_fidelity import (
     LOOP_KEY,
     FakeLoop,
+    drain_all,
     fates,
     held,
     hub_settings,
@@ -63,10 +64,14 @@ def hub(
     worker.close()
 
 
-def replay_loop(client: TestClient, worker: Worker, *names: str) -> None:
+def replay_loop(
+    client: TestClient, worker: Worker, db: Database, clock: Clock, *names: str
+) -> None:
+    """Post the fixtures in order, then run every job (a label that overtook its return on
+    another worker thread waits for it)."""
     for name in names:
         assert post_loop(client, fixture("loop", name)).status_code == 202
-    worker.drain()
+    drain_all(db, worker, clock)
 
 
 def items(client: TestClient, ret: Return) -> list[tuple[str, int, str]]:
@@ -84,9 +89,11 @@ LOOP_LIFE = [
 
 
 @pytest.mark.parametrize("order", [LOOP_LIFE, LOOP_LIFE[::-1]], ids=["in-order", "reversed"])
-def test_loop_return_life(hub: tuple[TestClient, Worker], db: Database, order: list[str]) -> None:
+def test_loop_return_life(
+    hub: tuple[TestClient, Worker], db: Database, clock: Clock, order: list[str]
+) -> None:
     client, worker = hub
-    replay_loop(client, worker, *order)
+    replay_loop(client, worker, db, clock, *order)
     ret = held(db, LOOP_1)
     assert ret is not None
     assert (ret.state, ret.label_status, ret.refund_amount, ret.refund_state) == (
@@ -107,9 +114,13 @@ def test_loop_return_life(hub: tuple[TestClient, Worker], db: Database, order: l
     assert all(status == "applied" for _, status, _ in fates(client))
 
 
-def test_loop_in_transit_follows_the_label(hub: tuple[TestClient, Worker], db: Database) -> None:
+def test_loop_in_transit_follows_the_label(
+    hub: tuple[TestClient, Worker], db: Database, clock: Clock
+) -> None:
     client, worker = hub
-    replay_loop(client, worker, "real_return_created.json", "real_return_updated_in_transit.json")
+    replay_loop(
+        client, worker, db, clock, "real_return_created.json", "real_return_updated_in_transit.json"
+    )
     ret = held(db, LOOP_1)
     assert ret is not None and (ret.state, ret.label_status) == ("in_transit", "in_transit")
 
@@ -124,10 +135,10 @@ def test_loop_in_transit_follows_the_label(hub: tuple[TestClient, Worker], db: D
     ],
 )
 def test_loop_states(
-    hub: tuple[TestClient, Worker], db: Database, name: str, rid: str, state: str
+    hub: tuple[TestClient, Worker], db: Database, clock: Clock, name: str, rid: str, state: str
 ) -> None:
     client, worker = hub
-    replay_loop(client, worker, name)
+    replay_loop(client, worker, db, clock, name)
     ret = held(db, rid)
     assert ret is not None and ret.state == state
 
@@ -157,7 +168,9 @@ def test_loop_details_settle_an_undecidable_event(
     worker = Worker(db, configured, clock=clock)
     with TestClient(create_app(configured, db, clock, worker=False), headers=AUTH) as client:
         # The close arrives first; the create after it cannot be ordered by its payload.
-        replay_loop(client, worker, "real_return_closed.json", "real_return_created.json")
+        replay_loop(
+            client, worker, db, clock, "real_return_closed.json", "real_return_created.json"
+        )
         assert fates(client)[-1][1:] == ("applied", "unchanged")
     worker.close()
     httpserver.check_assertions()

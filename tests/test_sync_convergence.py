@@ -19,15 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
-from sqlalchemy import func, select
 
 from returnhub.api.app import create_app
 from returnhub.delivery.worker import Worker
 from returnhub.settings import Settings
 from returnhub.store.db import Database
-from returnhub.store.tables import OutboxJob
 from tests.conftest import AUTH, Clock
-from tests.test_sync_fidelity import LOOP_KEY, FakeLoop, held, hub_settings, post_loop
+from tests.test_sync_fidelity import LOOP_KEY, FakeLoop, drain_all, held, hub_settings, post_loop
 
 BASE: dict[str, Any] = json.loads(
     (Path(__file__).parent / "fixtures" / "loop" / "real_return_created.json").read_text()
@@ -139,20 +137,6 @@ def loop_hub(
     with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
         yield client, worker, fake, clock
     worker.close()
-
-
-def drain_all(db: Database, worker: Worker, clock: Clock) -> None:
-    """Run every job, moving the clock past retry delays (a label waits for its return)."""
-    for _ in range(20):
-        worker.drain()
-        with db.read() as session:
-            left = session.scalar(
-                select(func.count()).select_from(OutboxJob).where(OutboxJob.status == "pending")
-            )
-        if not left:
-            return
-        clock.advance(hours=1)
-    raise AssertionError("jobs still pending after 20 rounds")
 
 
 def deliveries(lifecycles: list[list[Step]]) -> st.SearchStrategy[Case]:

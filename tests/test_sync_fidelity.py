@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 from pytest_httpserver import HTTPServer
-from sqlalchemy import select
+from sqlalchemy import func, select
 from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
@@ -26,7 +26,7 @@ from returnhub.api.app import create_app
 from returnhub.delivery.worker import Worker
 from returnhub.settings import Settings
 from returnhub.store.db import Database
-from returnhub.store.tables import Customer, CustomerLink, Order, PulledReturn, Return
+from returnhub.store.tables import Customer, CustomerLink, Order, OutboxJob, PulledReturn, Return
 from tests.conftest import AUTH, Clock
 from tests.factories import create_customer, create_order, post_hmac_signed
 
@@ -117,6 +117,20 @@ def deliver(client: TestClient, worker: Worker, *payloads: dict[str, Any]) -> No
     for payload in payloads:
         assert post_loop(client, payload).status_code == 202
         worker.drain()
+
+
+def drain_all(db: Database, worker: Worker, clock: Clock) -> None:
+    """Run every job, moving the clock past retry delays (a label waits for its return)."""
+    for _ in range(20):
+        worker.drain()
+        with db.read() as session:
+            left = session.scalar(
+                select(func.count()).select_from(OutboxJob).where(OutboxJob.status == "pending")
+            )
+        if not left:
+            return
+        clock.advance(hours=1)
+    raise AssertionError("jobs still pending after 20 rounds")
 
 
 # --- 1. Ordering from the fields Loop really sends -------------------------------------------
