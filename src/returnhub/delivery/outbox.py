@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -37,7 +38,7 @@ from returnhub.delivery.errors import DeliveryError
 from returnhub.domain.ids import Prefix, new_id
 from returnhub.domain.retry import RetryPolicy
 from returnhub.store.dialects import dialect_of, upsert
-from returnhub.store.tables import OutboxJob
+from returnhub.store.tables import OPEN_JOBS, OutboxJob
 
 
 class JobStatus(StrEnum):
@@ -136,6 +137,8 @@ def claim(
     with a backlog of a million jobs.
     """
     dialect = dialect_of(session)
+    if dialect == "postgresql":
+        session.execute(_STEADY_PLAN)
     params: dict[str, Any] = {
         "claim_now": now,
         "claim_limit": limit,
@@ -149,6 +152,49 @@ def claim(
     return sorted((ClaimedJob(*row) for row in rows), key=lambda j: j.id)
 
 
+# PostgreSQL plans from statistics, and the outbox swings from a few rows to a backlog of
+# hundreds of thousands faster than autovacuum re-analyzes it: with a tiny table's statistics
+# the planner collects every due row, checks each one's lock key and sorts them, so a claim
+# costs time in proportion to the backlog, and psycopg's server-side prepared statement can
+# keep such a plan for good. For the claim's own transaction only: plan every execution
+# afresh, and walk the indexes in order, stopping at the limit, whatever the statistics say.
+# (JIT off: the disabled sort still has to run for the few in-flight rows, and its penalty
+# cost would otherwise buy a JIT compile of ~200 ms per claim.)
+_STEADY_PLAN = text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " set_config('jit', 'off', true),"
+    " set_config('enable_sort', 'off', true),"
+    " set_config('enable_bitmapscan', 'off', true),"
+    " set_config('enable_seqscan', 'off', true)"
+)
+
+
+def claim_plans(connection: Connection, now: datetime, *, limit: int) -> list[Any]:
+    """PostgreSQL's EXPLAIN ANALYZE (JSON) of both claim statements, run as ``claim`` runs
+    them and rolled back: for the test that the plan stays good on a big never-analyzed
+    backlog, and for an operator looking into a slow claim (`returnhub outbox explain`)."""
+    plans = []
+    for status in (JobStatus.IN_FLIGHT, JobStatus.PENDING):
+        compiled = _claim_statement("postgresql", status).compile(dialect=connection.dialect)
+        params = compiled.construct_params(
+            {
+                "claim_now": now,
+                "claim_limit": limit,
+                "claim_until": now,
+                "claim_worker": "explain",
+            }
+        )
+        with connection.begin() as transaction:
+            connection.execute(_STEADY_PLAN)
+            plans.append(
+                connection.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled), params
+                ).scalar()
+            )
+            transaction.rollback()
+    return plans
+
+
 @cache
 def _claim_statement(dialect: str, status: JobStatus) -> Any:
     """A claim of jobs in ``status`` that are due (pending) or whose lease expired (in flight),
@@ -160,7 +206,8 @@ def _claim_statement(dialect: str, status: JobStatus) -> Any:
     blocked = exists().where(
         earlier.c.lock_key == jobs.c.lock_key,
         earlier.c.id < jobs.c.id,
-        earlier.c.status.in_([JobStatus.PENDING.value, JobStatus.IN_FLIGHT.value]),
+        # Literal, as in the partial index ix_outbox_jobs_open_lock_key, so plans can use it.
+        text(f"earlier.{OPEN_JOBS}"),
     )
     due_at = jobs.c.next_attempt_at if status is JobStatus.PENDING else jobs.c.lease_expires_at
     due = (

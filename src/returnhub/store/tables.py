@@ -317,6 +317,10 @@ class InboxEvent(Base):
     __table_args__ = (UniqueConstraint("source", "dedupe_key"),)
 
 
+# Written out (not bound) wherever it is used, so the planner can match the partial index.
+OPEN_JOBS = "status IN ('pending', 'in_flight')"
+
+
 class OutboxJob(Base):
     """One unit of outbound work. See delivery/outbox.py for the claim protocol."""
 
@@ -343,8 +347,17 @@ class OutboxJob(Base):
     finished_at: Mapped[datetime | None]
 
     __table_args__ = (
-        Index(None, "status", "next_attempt_at"),
-        Index(None, "lock_key", "id"),
+        # The claim walks this in order and stops at its limit (see outbox.claim).
+        Index(None, "status", "next_attempt_at", "id"),
+        # "Is an earlier job of this lock key still open?": only open jobs are indexed, so the
+        # check costs the same however many finished jobs a key has behind it.
+        Index(
+            "ix_outbox_jobs_open_lock_key",
+            "lock_key",
+            "id",
+            sqlite_where=text(OPEN_JOBS),
+            postgresql_where=text(OPEN_JOBS),
+        ),
         # At most one job per lock key is in flight: ordering holds even if a claim races.
         Index(
             "uq_outbox_jobs_lock_key_in_flight",
