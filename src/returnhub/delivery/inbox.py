@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from returnhub.delivery import outbox
@@ -113,20 +113,59 @@ def _insert_statement(dialect: str) -> Any:
     )
 
 
-def load(session: Session, public_id: str) -> InboxEvent | None:
-    return session.scalar(select(InboxEvent).where(InboxEvent.public_id == public_id))
+@dataclass(frozen=True)
+class StoredEvent:
+    """What applying an event reads of it."""
+
+    public_id: str
+    source: str
+    event_type: str
+    body: str
 
 
-def payload_of(event: InboxEvent) -> dict[str, Any]:
+def load(session: Session, public_id: str) -> StoredEvent | None:
+    # Core statements built once, on the session's connection: applying an event runs them
+    # for every webhook, and the ORM's per-statement work would cost more than the read.
+    row = session.connection().execute(_load_statement(), {"inbox_public_id": public_id}).first()
+    return StoredEvent(*row) if row is not None else None
+
+
+def payload_of(event: StoredEvent) -> dict[str, Any]:
     data = json.loads(event.body)
     return data if isinstance(data, dict) else {"_": data}
 
 
 def mark(session: Session, public_id: str, status: InboxStatus, detail: str, now: datetime) -> None:
-    session.execute(
-        update(InboxEvent)
-        .where(InboxEvent.public_id == public_id)
-        .values(status=status.value, detail=detail[:4000], processed_at=now)
+    session.connection().execute(
+        _mark_statement(),
+        {
+            "inbox_public_id": public_id,
+            "inbox_status": status.value,
+            "inbox_detail": detail[:4000],
+            "inbox_at": now,
+        },
+    )
+
+
+@cache
+def _load_statement() -> Any:
+    table = cast(Table, InboxEvent.__table__)
+    return select(table.c.public_id, table.c.source, table.c.event_type, table.c.body).where(
+        table.c.public_id == bindparam("inbox_public_id")
+    )
+
+
+@cache
+def _mark_statement() -> Any:
+    table = cast(Table, InboxEvent.__table__)
+    return (
+        update(table)
+        .where(table.c.public_id == bindparam("inbox_public_id"))
+        .values(
+            status=bindparam("inbox_status"),
+            detail=bindparam("inbox_detail"),
+            processed_at=bindparam("inbox_at", type_=table.c.processed_at.type),
+        )
     )
 
 

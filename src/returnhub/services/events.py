@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session, object_session
 
 from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id
@@ -21,8 +22,8 @@ def record_event(
         subject_id=subject_id,
         payload=payload,
     )
+    # Inserted with the caller's next flush or commit; the jobs below need only its public id.
     session.add(event)
-    session.flush()
     subscriptions.fan_out(session, event)
     gladly_activity.maybe_enqueue(session, event)
     linking.maybe_enqueue_autolink(session, event)
@@ -41,5 +42,12 @@ def record_timeline(
     entry = TimelineEntry(
         kind=kind, message=message, actor=actor, from_state=from_state, to_state=to_state
     )
-    ret.timeline.append(entry)
+    session = object_session(ret)
+    if session is not None and ret.id is not None and "timeline" in inspect(ret).unloaded:
+        # A stored return: add the entry without loading its whole timeline first (a read of
+        # every earlier entry per change); a later read of the timeline sees it after autoflush.
+        entry.return_id = ret.id
+        session.add(entry)
+    else:
+        ret.timeline.append(entry)
     return entry

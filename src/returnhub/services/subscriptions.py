@@ -106,20 +106,23 @@ def delete(session: Session, public_id: str) -> None:
 def fan_out(session: Session, event: DomainEvent) -> int:
     """One delivery job per active subscription that wants this event type."""
     count = 0
-    for subscription in session.scalars(
-        select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
+    # Two columns, not the subscription objects: this runs for every domain event.
+    for subscription_id, event_types in session.execute(
+        select(WebhookSubscription.public_id, WebhookSubscription.event_types).where(
+            WebhookSubscription.active.is_(True)
+        )
     ):
-        if "*" not in subscription.event_types and event.type not in subscription.event_types:
+        if "*" not in event_types and event.type not in event_types:
             continue
         outbox.enqueue(
             session,
             DELIVER_JOB,
-            {"event_id": event.public_id, "subscription_id": subscription.public_id},
+            {"event_id": event.public_id, "subscription_id": subscription_id},
             connector="webhooks",
             # Per subscriber and per subject: one slow receiver never delays another, and the
             # events about one return reach each receiver in the order they happened.
-            lock_key=f"whs:{subscription.public_id}:{event.subject_id}",
-            dedupe_key=f"deliver:{event.public_id}:{subscription.public_id}",
+            lock_key=f"whs:{subscription_id}:{event.subject_id}",
+            dedupe_key=f"deliver:{event.public_id}:{subscription_id}",
         )
         count += 1
     return count
