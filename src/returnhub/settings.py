@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     outbox_retry_delays: str = "30,120,600,1800,7200,21600,54000"
     outbound_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Webhook intake answers 503 + Retry-After while more events than this wait to be applied,
+    # or the oldest has waited longer (0 turns a limit off); see delivery/backlog.py.
+    intake_max_backlog_events: int = Field(default=20_000, ge=0)
+    intake_max_backlog_seconds: float = Field(default=120.0, ge=0)
+    intake_backlog_check_seconds: float = Field(default=1.0, gt=0)
+    intake_retry_after_seconds: int = Field(default=30, ge=1, le=3600)
 
     # Connector secrets: empty means "not configured". Later integrations read these.
     loop_api_key: SecretStr = SecretStr("")

@@ -30,6 +30,7 @@ from returnhub.api.routes import (
     webhooks,
 )
 from returnhub.api.schemas import ErrorResponse
+from returnhub.delivery.backlog import BacklogMonitor
 from returnhub.delivery.worker import BackgroundWorker, Worker, WorkerMetrics
 from returnhub.logs import configure_logging
 from returnhub.settings import Settings, get_settings
@@ -81,6 +82,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         background = None
+        backlog.start()
         if run_worker:
             background = BackgroundWorker(Worker(db, settings, clock=clock, metrics=worker_metrics))
             background.start()
@@ -103,7 +105,9 @@ def create_app(
         # ~10 µs (a thirtieth of a Gladly lookup).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.context = AppContext(settings=settings, db=db, clock=clock)
+    # The backlog's age is wall time (events are stamped by the wall clock), not the app's clock.
+    backlog = BacklogMonitor(db, settings, utcnow, metrics.registry)
+    app.state.context = AppContext(settings=settings, db=db, clock=clock, backlog=backlog)
     app.state.metrics = metrics
     install_error_handlers(app)
     # Machine-facing hot paths are plain ASGI ahead of FastAPI's stack; the metrics middleware

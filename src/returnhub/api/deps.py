@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import httpx
 from fastapi import Depends, HTTPException, Request
 
+from returnhub.delivery.backlog import BacklogMonitor
 from returnhub.delivery.inbox import Accepted, IncomingEvent, accept_many
 from returnhub.domain.policy import Outcome, Policy
 from returnhub.services.keys import Principal, Scope, authenticate
@@ -34,6 +35,8 @@ class AppContext:
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
     # Webhook intake commits concurrent events together (see store/group_commit).
     intake_writer: GroupCommitWriter[IncomingEvent, Accepted] = field(init=False)
+    # Whether intake pushes back because the worker is behind (see delivery/backlog).
+    backlog: BacklogMonitor | None = None
 
     # Reads for machine-facing hot paths (Gladly lookups): a few threads, so that a burst of
     # lookups queues for them instead of spreading over the 40 threads of the general pool,
@@ -55,6 +58,8 @@ class AppContext:
         return await asyncio.get_running_loop().run_in_executor(self.readers, work)
 
     def close(self) -> None:
+        if self.backlog is not None:
+            self.backlog.stop()
         self.intake_writer.stop()
         self.readers.shutdown(wait=True)
         self.http.close()

@@ -13,10 +13,14 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable")
+@router.get("/readyz", summary="The database is reachable; how far behind the worker is")
 def readyz(ctx: Context) -> JSONResponse:
     if ctx.db.ping():
-        return JSONResponse({"status": "ready", "database": ctx.db.dialect})
+        body: dict[str, object] = {"status": "ready", "database": ctx.db.dialect}
+        if ctx.backlog is not None:
+            # Still ready while intake sheds: lookups and pages are served as usual.
+            body["backlog"] = ctx.backlog.describe()
+        return JSONResponse(body)
     return JSONResponse(
         {
             "errors": [

@@ -49,6 +49,26 @@ async def receive_webhook(ctx: AppContext, request: PlainRequest) -> PlainRespon
         spec.verify(secret, body, headers, spec.secret_hint)
     except SignatureError as exc:
         return _error(401, "bad_signature", str(exc))
+    backlog = ctx.backlog
+    if backlog is not None and backlog.shedding:
+        # Accepting more than the worker can apply in time only hides the delay from the
+        # sender; refused, it retries later (and its own dashboards show the pushback).
+        latest = backlog.latest
+        return json_response(
+            503,
+            {
+                "errors": [
+                    {
+                        "field": "",
+                        "code": "backlog_full",
+                        "message": f"{latest.unapplied_events} events are waiting to be "
+                        f"applied (the oldest for {latest.oldest_unapplied_seconds:.0f} s); "
+                        f"send this one again in {backlog.retry_after} s",
+                    }
+                ]
+            },
+            [(b"retry-after", str(backlog.retry_after).encode())],
+        )
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -113,7 +133,11 @@ OPENAPI: dict[str, Any] = {
         **error_body(401, "Missing or wrong signature, or the source has no secret configured"),
         **error_body(404, "Unknown source"),
         **error_body(413, "Body over RETURNHUB_WEBHOOK_MAX_BODY_BYTES"),
-        **error_body(503, "The database is unavailable; send again"),
+        **error_body(
+            503,
+            "The database is unavailable, or too many events wait to be applied "
+            "(Retry-After says when to send again)",
+        ),
     },
 }
 

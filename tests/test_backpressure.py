@@ -1,0 +1,155 @@
+"""Backpressure: past the backlog limit, webhook intake answers 503 with Retry-After instead of
+accepting what the worker cannot apply in time; readiness and metrics show the lag."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from returnhub.api.app import create_app
+from returnhub.delivery.backlog import BacklogMonitor
+from returnhub.delivery.worker import Worker
+from returnhub.settings import Settings
+from returnhub.store.db import Database
+from returnhub.store.types import utcnow
+from tests.conftest import AUTH, Clock
+from tests.test_sync_fidelity import LOOP_SECRET, loop_payload, post_loop
+
+
+@pytest.fixture
+def limited(
+    settings: Settings, db: Database, clock: Clock
+) -> Iterator[tuple[TestClient, Worker, BacklogMonitor]]:
+    configured = settings.model_copy(
+        update={
+            "loop_webhook_secret": SecretStr(LOOP_SECRET),
+            "intake_max_backlog_events": 3,
+            "intake_max_backlog_seconds": 0,
+            # The test samples by hand; the background sampler stays out of the way.
+            "intake_backlog_check_seconds": 3600,
+        }
+    )
+    app = create_app(configured, db, clock, worker=False)
+    worker = Worker(db, configured, clock=clock)
+    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
+        backlog = app.state.context.backlog
+        assert backlog is not None
+        yield client, worker, backlog
+    worker.close()
+
+
+def webhook(n: int) -> dict[str, Any]:
+    return loop_payload("return_created", id=9_000_000 + n, order_name=f"#BP{n}", edited_at=None)
+
+
+def gauge(client: TestClient, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_intake_sheds_past_the_limit_and_accepts_again_once_applied(
+    limited: tuple[TestClient, Worker, BacklogMonitor],
+) -> None:
+    client, worker, backlog = limited
+    for n in range(4):
+        assert post_loop(client, webhook(n)).status_code == 202
+    backlog.check()
+    assert backlog.shedding
+
+    refused = post_loop(client, webhook(4))
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "30"
+    [error] = refused.json()["errors"]
+    assert error["code"] == "backlog_full" and "4 events are waiting" in error["message"]
+    ready = client.get("/readyz")
+    assert ready.status_code == 200  # lookups and pages are still served
+    assert ready.json()["backlog"]["intake"] == "shedding"
+    assert ready.json()["backlog"]["unapplied_events"] == 4
+    assert gauge(client, "returnhub_intake_shedding") == 1.0
+    assert gauge(client, "returnhub_inbox_unapplied_events") == 4.0
+
+    worker.drain()
+    backlog.check()
+    assert not backlog.shedding
+    assert post_loop(client, webhook(4)).status_code == 202
+    assert client.get("/readyz").json()["backlog"]["intake"] == "accepting"
+    assert gauge(client, "returnhub_intake_shedding") == 0.0
+
+
+def test_recovery_waits_until_the_backlog_is_well_under_the_limit(
+    settings: Settings, db: Database, clock: Clock
+) -> None:
+    configured = settings.model_copy(
+        update={
+            "loop_webhook_secret": SecretStr(LOOP_SECRET),
+            "intake_max_backlog_events": 10,
+            "intake_max_backlog_seconds": 0,
+            "intake_backlog_check_seconds": 3600,
+        }
+    )
+    app = create_app(configured, db, clock, worker=False)
+    with TestClient(app, headers=AUTH) as client:
+        backlog = app.state.context.backlog
+        assert backlog is not None
+        for n in range(11):
+            post_loop(client, webhook(n))
+        assert backlog.check().unapplied_events == 11 and backlog.shedding
+        worker = Worker(db, configured, clock=clock, concurrency=1)
+        try:
+            for _ in range(2):
+                worker.run_once()  # one event a round: 9 left, under the limit, not under 80 %
+            assert backlog.check().unapplied_events == 9 and backlog.shedding
+            for _ in range(2):
+                worker.run_once()  # 7 left
+            assert backlog.check().unapplied_events == 7 and not backlog.shedding
+        finally:
+            worker.close()
+
+
+def test_intake_sheds_when_the_oldest_event_waited_too_long(
+    settings: Settings, db: Database, clock: Clock
+) -> None:
+    configured = settings.model_copy(
+        update={
+            "loop_webhook_secret": SecretStr(LOOP_SECRET),
+            "intake_max_backlog_events": 0,
+            "intake_max_backlog_seconds": 5,
+            "intake_backlog_check_seconds": 3600,
+        }
+    )
+    app = create_app(configured, db, clock, worker=False)
+    with TestClient(app, headers=AUTH) as client:
+        backlog = app.state.context.backlog
+        assert backlog is not None
+        post_loop(client, webhook(1))
+        assert not backlog.check().oldest_unapplied_seconds > 5 and not backlog.shedding
+        backlog.clock = lambda: utcnow() + timedelta(seconds=30)  # half a minute later
+        assert backlog.check().oldest_unapplied_seconds > 25 and backlog.shedding
+        response = post_loop(client, webhook(2))
+        assert response.status_code == 503 and "oldest for" in json.dumps(response.json())
+
+
+def test_limits_off_never_shed(settings: Settings, db: Database, clock: Clock) -> None:
+    configured = settings.model_copy(
+        update={
+            "loop_webhook_secret": SecretStr(LOOP_SECRET),
+            "intake_max_backlog_events": 0,
+            "intake_max_backlog_seconds": 0,
+            "intake_backlog_check_seconds": 3600,
+        }
+    )
+    app = create_app(configured, db, clock, worker=False)
+    with TestClient(app, headers=AUTH) as client:
+        backlog = app.state.context.backlog
+        assert backlog is not None
+        for n in range(5):
+            assert post_loop(client, webhook(n)).status_code == 202
+        assert backlog.check().unapplied_events == 5 and not backlog.shedding
