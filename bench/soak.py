@@ -45,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -66,7 +66,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "loop" / "real_return_created.json"
 LOOP_SECRET = "soak-loop-webhook-secret-" + "x" * 24
 GLADLY_KEY = "soak-gladly-signing-key-" + "y" * 24
 API_KEY = "rh_demo_admin_key"
-STEP_GAP = 50  # returns between one step of a return and its next (~1.5 s at 100/s)
+STEP_GAP = 50  # new returns between one step of a return and its next (~1.5 s at 100/s)
 
 
 # ---- the subscriber ----------------------------------------------------------------------------
@@ -134,21 +134,27 @@ class Request:
 
 
 class Webhooks:
-    """Loop's real return shape for the demo's customers: create → in transit → closed."""
+    """Loop's real return shape for the demo's customers: each return is created, then updated
+    to in transit STEP_GAP returns later, then closed STEP_GAP after that; in the steady state a
+    third of the webhooks create returns and two thirds move them on."""
 
     def __init__(self, emails: Sequence[str], rng: random.Random) -> None:
         self.base = json.loads(FIXTURE.read_text())
         self.emails = emails
-        self.rng = rng
-        self.sent = 0
         self.run = rng.randrange(10**6)
+        self.created = 0
+        self.due: deque[tuple[int, int, int]] = deque()  # (due at send number, return, step)
+        self.sent = 0
 
     def next(self) -> Request:
-        index, self.sent = self.sent, self.sent + 1
-        number, step = divmod(index, 3)
-        if number < STEP_GAP * 2:
-            step = 0  # the first returns are all created; updates start once there are some
-        number -= STEP_GAP * step
+        self.sent += 1
+        if self.due and self.due[0][0] <= self.sent:
+            _, number, step = self.due.popleft()
+        else:
+            number, step = self.created, 0
+            self.created += 1
+            self.due.append((self.sent + 3 * STEP_GAP, number, 1))
+            self.due.append((self.sent + 6 * STEP_GAP, number, 2))
         rid = f"{self.run}{number:08d}"
         state, label, trigger = [
             ("open", "new", "return.created"),
@@ -332,10 +338,15 @@ class Watcher:
             by_status = dict(
                 conn.execute(text("SELECT status, count(*) FROM outbox_jobs GROUP BY status")).all()
             )
+            # Due and free to run: a job queued behind an earlier job of its lane (a delivery
+            # waiting for the retry of the one before it) is not waiting for the worker.
             due = conn.execute(
                 text(
-                    "SELECT min(next_attempt_at) FROM outbox_jobs "
-                    "WHERE status = 'pending' AND next_attempt_at <= :now"
+                    "SELECT min(j.next_attempt_at) FROM outbox_jobs j "
+                    "WHERE j.status = 'pending' AND j.next_attempt_at <= :now AND ("
+                    "j.lock_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox_jobs e "
+                    "WHERE e.lock_key = j.lock_key AND e.id < j.id "
+                    "AND e.status IN ('pending', 'in_flight')))"
                 ),
                 {"now": now},
             ).scalar()
@@ -506,9 +517,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             waited = time.perf_counter() - drain_started
             if applied_after is None and facts["unapplied_events"] == 0:
                 applied_after = waited
-            if caught_up_after is None and applied_after is not None:
-                if facts["oldest_due_job_s"] == 0 and outbox.get("in_flight", 0) == 0:
-                    caught_up_after = waited  # only retries scheduled for later are left
+            if (
+                caught_up_after is None
+                and applied_after is not None
+                and facts["oldest_due_job_s"] == 0
+                and outbox.get("in_flight", 0) == 0
+            ):
+                caught_up_after = waited  # only retries scheduled for later are left
             if outbox.get("pending", 0) + outbox.get("in_flight", 0) == 0:
                 done_after = waited
                 break
