@@ -10,6 +10,10 @@ reports for the claim as the worker runs it.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -114,3 +118,33 @@ def test_claims_never_scan_the_backlog_on_a_never_analyzed_table(fresh: Database
                 assert node_type in ("Index Scan", "Index Only Scan"), touched
                 assert rows <= 4 * LIMIT, touched
             assert plan[0]["Execution Time"] < 50, plan[0]["Execution Time"]
+
+
+@pytest.mark.postgres
+def test_outbox_explain_prints_the_claim_plans(fresh: Database) -> None:
+    with fresh.engine.begin() as conn:
+        outbox.enqueue(conn, "inbox.apply", {}, lock_key="loop:return:1")
+    url = fresh.engine.url.render_as_string(hide_password=False)
+    shown = _cli("outbox", "explain", database_url=url)
+    assert shown.returncode == 0, shown.stderr
+    _, due = json.loads(shown.stdout)
+    assert due[0]["Plan"]["Actual Rows"] == 1  # rolled back: the job is still pending
+    with fresh.engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM outbox_jobs")).scalar() == "pending"
+
+
+def test_outbox_explain_says_it_needs_postgresql(tmp_path: Path) -> None:
+    shown = _cli("outbox", "explain", database_url=f"sqlite:///{tmp_path}/x.db")
+    assert shown.returncode == 2 and "PostgreSQL" in shown.stderr
+
+
+def _cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETURNHUB_")}
+    env["RETURNHUB_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "returnhub"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

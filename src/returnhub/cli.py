@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -230,6 +231,24 @@ def outbox_replay(
     err.print(f"replayed {len(replayed)} job(s)")
     for public_id in replayed:
         typer.echo(public_id)
+
+
+@outbox_app.command("explain")
+def outbox_explain(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="jobs per claim")] = 8,
+) -> None:
+    """PostgreSQL: EXPLAIN ANALYZE (JSON) of the worker's two claim statements, run as the
+    worker runs them and rolled back; for looking into a slow claim."""
+    from returnhub.delivery import outbox
+    from returnhub.store.types import utcnow
+
+    db = _database()
+    if db.dialect != "postgresql":
+        err.print("[red]explain reads PostgreSQL's plans; this database is SQLite[/red]")
+        raise typer.Exit(2)
+    with db.engine.connect() as connection:
+        plans = outbox.claim_plans(connection, utcnow(), limit=limit)
+    typer.echo(json.dumps(plans, indent=2))
 
 
 @webhooks_app.command("add")
