@@ -29,9 +29,11 @@ from tests.test_sync_fidelity import (
     fates,
     held,
     hub_settings,
+    link_customer,
     post_generic,
     post_loop,
     post_returnlogic,
+    pulled_of,
 )
 from tests.test_webhooks_shopify import SECRET as SHOPIFY_SECRET
 from tests.test_webhooks_shopify import TOKEN as SHOPIFY_TOKEN
@@ -295,3 +297,17 @@ def test_generic_return_life(hub: tuple[TestClient, Worker], db: Database) -> No
         ("LNN-SHRT-OAT-M", 2, "refund"),
         ("WOOL-SCRF-RST", 1, "exchange"),
     ]
+
+
+def test_refresh_after_shopify_by_its_customer_gid(
+    hub: tuple[TestClient, Worker], db: Database, httpserver: HTTPServer
+) -> None:
+    """A customer linked to the Shopify profile (a Customer gid, not an email) sees the return
+    in their linked data as soon as the webhook is applied."""
+    client, worker = hub
+    linked = link_customer(db, "shopify", "gid://shopify/Customer/7390218420329")
+    shop = FakeShopify(httpserver)
+    shop.returns[SHOPIFY_GID] = fixture("shopify", "graphql_return_open.json")["data"]["return"]
+    assert post_shopify(client, "returns/approve", "returns_approve.json", "d-9").status_code == 202
+    worker.drain()
+    assert pulled_of(db, linked) == [("shopify", SHOPIFY_GID, "authorized")]

@@ -440,7 +440,7 @@ def test_a_linked_profile_owns_its_customers_order(
 # --- 6. Refresh after every source -----------------------------------------------------------
 
 
-def _link(db: Database, system: str, external_id: str) -> int:
+def link_customer(db: Database, system: str, external_id: str) -> int:
     with db.write() as session:
         customer = Customer(public_id="cus_linked", name="Linked", name_search="linked", tags=[])
         session.add(customer)
@@ -451,7 +451,7 @@ def _link(db: Database, system: str, external_id: str) -> int:
         return customer.id
 
 
-def _pulled(db: Database, customer_id: int) -> list[tuple[str, str, str]]:
+def pulled_of(db: Database, customer_id: int) -> list[tuple[str, str, str]]:
     with db.read() as session:
         rows = session.scalars(
             select(PulledReturn).where(PulledReturn.customer_id == customer_id)
@@ -461,21 +461,21 @@ def _pulled(db: Database, customer_id: int) -> list[tuple[str, str, str]]:
 
 def test_refresh_after_loop_by_its_profile_id(hub: tuple[TestClient, Worker], db: Database) -> None:
     client, worker = hub
-    linked = _link(db, "loop", "jordan.lee@example.com")
+    linked = link_customer(db, "loop", "jordan.lee@example.com")
     deliver(
         client,
         worker,
         loop_payload("return_created", edited_at=None),
         loop_payload("return_closed", edited_at=None),
     )
-    assert _pulled(db, linked) == [("loop", RID, "closed")]
+    assert pulled_of(db, linked) == [("loop", RID, "closed")]
 
 
 def test_refresh_after_returnlogic_by_its_profile_id(
     hub: tuple[TestClient, Worker], db: Database
 ) -> None:
     client, worker = hub
-    linked = _link(db, "returnlogic", "mara.okafor@example.com")
+    linked = link_customer(db, "returnlogic", "mara.okafor@example.com")
     rma = {
         "event": "rma.created",
         "eventId": "evt-1",
@@ -490,14 +490,14 @@ def test_refresh_after_returnlogic_by_its_profile_id(
     }
     assert post_returnlogic(client, rma).status_code == 202
     worker.drain()
-    assert _pulled(db, linked) == [("returnlogic", "RMA-77", "authorized")]
+    assert pulled_of(db, linked) == [("returnlogic", "RMA-77", "authorized")]
 
 
 def test_refresh_after_generic_by_its_own_customer_id(
     hub: tuple[TestClient, Worker], db: Database
 ) -> None:
     client, worker = hub
-    linked = _link(db, "generic", "ERP-CUST-9")
+    linked = link_customer(db, "generic", "ERP-CUST-9")
     data = {
         "id": "RA-9",
         "state": "received",
@@ -509,4 +509,4 @@ def test_refresh_after_generic_by_its_own_customer_id(
     }
     assert post_generic(client, data, "msg_9").status_code == 202
     worker.drain()
-    assert _pulled(db, linked) == [("generic", "RA-9", "received")]
+    assert pulled_of(db, linked) == [("generic", "RA-9", "received")]
