@@ -74,7 +74,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with db.write_connection() as connection:
             inbox.accept_many(connection, events)
         with db.read() as session:
-            trigger = dict(session.execute(select(InboxEvent.public_id, InboxEvent.event_type)))
+            trigger = {
+                str(public_id): str(kind)
+                for public_id, kind in session.execute(
+                    select(InboxEvent.public_id, InboxEvent.event_type)
+                )
+            }
         context = HandlerContext(db=db, settings=settings, http=httpx.Client())
         spent: dict[str, list[float]] = {}
         log(f"applying {args.events} events on {db.dialect}")
