@@ -91,7 +91,15 @@ def test_serve_migrates_and_answers(tmp_path: Path, access_log: str) -> None:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     pytest.fail("returnhub serve did not come up")
                 time.sleep(0.2)
-        assert ready.json() == {"status": "ready", "database": "sqlite"}
+        assert ready.json() == {
+            "status": "ready",
+            "database": "sqlite",
+            "backlog": {
+                "intake": "accepting",
+                "unapplied_events": 0,
+                "oldest_unapplied_seconds": 0,
+            },
+        }
         created = httpx.post(
             f"http://127.0.0.1:{port}/api/v1/customers",
             json={"name": "Served", "emails": ["served@example.com"]},
