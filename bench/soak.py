@@ -425,6 +425,9 @@ def hub_env(url: str, args: argparse.Namespace) -> dict[str, str]:
         RETURNHUB_OUTBOX_RETRY_DELAYS=args.retry_delays,
         RETURNHUB_LOG_LEVEL="WARNING",
     )
+    for setting in args.setting:
+        name, _, value = setting.partition("=")
+        env[f"RETURNHUB_{name.upper()}"] = value
     return env
 
 
@@ -564,6 +567,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "extra_worker_processes": args.workers,
             "subscriber_fail_rate": args.fail_rate,
             "retry_delays": args.retry_delays,
+            "settings": args.setting,
             "requests": summary,
             "worst": worst,
             "drain_s": {
@@ -598,6 +602,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="extra `returnhub worker`s")
     parser.add_argument("--no-embedded", action="store_true", help="embedded worker off")
     parser.add_argument("--drain-timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        help="NAME=VALUE for the server, e.g. intake_max_backlog_seconds=30; repeatable",
+    )
     parser.add_argument("--subscriber", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--record", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -153,3 +153,41 @@ def test_limits_off_never_shed(settings: Settings, db: Database, clock: Clock) -
         for n in range(5):
             assert post_loop(client, webhook(n)).status_code == 202
         assert backlog.check().unapplied_events == 5 and not backlog.shedding
+
+
+def test_after_an_age_limit_intake_reopens_once_the_drain_will_be_quick(
+    settings: Settings, db: Database, clock: Clock
+) -> None:
+    """The oldest event's own age only falls once everything before it is applied; intake
+    reopens as soon as the events still waiting would be applied in time at the drain rate."""
+    configured = settings.model_copy(
+        update={
+            "loop_webhook_secret": SecretStr(LOOP_SECRET),
+            "intake_max_backlog_events": 0,
+            "intake_max_backlog_seconds": 5,
+            "intake_backlog_check_seconds": 3600,
+        }
+    )
+    app = create_app(configured, db, clock, worker=False)
+    with TestClient(app, headers=AUTH) as client:
+        backlog = app.state.context.backlog
+        assert backlog is not None
+        for n in range(11):
+            post_loop(client, webhook(n))
+        start = utcnow() + timedelta(seconds=30)
+        backlog.clock = lambda: start
+        assert backlog.check().oldest_unapplied_seconds > 25 and backlog.shedding
+        backlog.clock = lambda: start + timedelta(seconds=1)
+        assert backlog.check().unapplied_events == 11 and backlog.shedding  # nothing drained
+        worker = Worker(db, configured, clock=clock, concurrency=1)
+        try:
+            for _ in range(8):
+                worker.run_once()
+        finally:
+            worker.close()
+        backlog.clock = lambda: start + timedelta(seconds=2)
+        # 8 applied in a second: the 3 left wait ~0.4 s, though the oldest has waited 30 s.
+        sample = backlog.check()
+        assert sample.unapplied_events == 3 and sample.oldest_unapplied_seconds > 25
+        assert not backlog.shedding
+        assert post_loop(client, webhook(20)).status_code == 202

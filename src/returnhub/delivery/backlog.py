@@ -5,7 +5,10 @@ long the oldest has waited) from the database about once a second, so all proces
 whichever worker applies the events. Past a limit (RETURNHUB_INTAKE_MAX_BACKLOG_EVENTS or
 RETURNHUB_INTAKE_MAX_BACKLOG_SECONDS) intake answers 503 with Retry-After instead of accepting
 events it cannot apply in time; Loop, Shopify and Standard Webhooks senders retry later. Intake
-accepts again once the backlog is under 80 % of both limits, so it does not flap at the edge.
+accepts again once the backlog is under 80 % of both limits, so it does not flap at the edge. For
+the age limit, "under" means the events still waiting would all be applied within 80 % of it at
+the rate the backlog shrinks while intake is closed: the oldest event's own age only falls once
+everything queued before it is applied, which would keep intake closed for the whole drain.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class BacklogMonitor:
         self.retry_after = settings.intake_retry_after_seconds
         self.latest = Backlog()
         self.shedding = False
+        # The previous sample while shedding, for the rate the backlog shrinks at.
+        self._previous: tuple[datetime, int] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         registry = registry or CollectorRegistry()
@@ -89,16 +94,29 @@ class BacklogMonitor:
     def enabled(self) -> bool:
         return self.max_events > 0 or self.max_seconds > 0
 
-    def _over(self, backlog: Backlog, share: float) -> bool:
+    def _over(self, backlog: Backlog, share: float, wait: float | None = None) -> bool:
+        """Over ``share`` of a limit; ``wait``, when known, stands in for the oldest's age."""
         by_count = self.max_events > 0 and backlog.unapplied_events > self.max_events * share
-        by_age = (
-            self.max_seconds > 0 and backlog.oldest_unapplied_seconds > self.max_seconds * share
-        )
+        age = backlog.oldest_unapplied_seconds if wait is None else wait
+        by_age = self.max_seconds > 0 and age > self.max_seconds * share
         return by_count or by_age
+
+    def _expected_wait(self, now: datetime, backlog: Backlog) -> float | None:
+        """Seconds until every waiting event is applied at the rate the backlog shrank since
+        the last sample; None before there is a rate to go by."""
+        previous, self._previous = self._previous, (now, backlog.unapplied_events)
+        if previous is None:
+            return None
+        seconds = (now - previous[0]).total_seconds()
+        drained = previous[1] - backlog.unapplied_events
+        if seconds <= 0 or drained <= 0:
+            return None
+        return backlog.unapplied_events / (drained / seconds)
 
     def check(self) -> Backlog:
         """Take one sample and update the state; a log line and the gauge on every change."""
-        backlog = measure(self.db, self.clock())
+        now = self.clock()
+        backlog = measure(self.db, now)
         self.latest = backlog
         self._gauge_events.set(backlog.unapplied_events)
         self._gauge_age.set(backlog.oldest_unapplied_seconds)
@@ -106,6 +124,7 @@ class BacklogMonitor:
             return backlog
         if not self.shedding and self._over(backlog, 1.0):
             self.shedding = True
+            self._previous = (now, backlog.unapplied_events)
             log.warning(
                 "intake_shedding",
                 unapplied_events=backlog.unapplied_events,
@@ -113,8 +132,11 @@ class BacklogMonitor:
                 max_events=self.max_events,
                 max_seconds=self.max_seconds,
             )
-        elif self.shedding and not self._over(backlog, RECOVER_AT):
+        elif self.shedding and not self._over(
+            backlog, RECOVER_AT, self._expected_wait(now, backlog)
+        ):
             self.shedding = False
+            self._previous = None
             log.info(
                 "intake_accepting",
                 unapplied_events=backlog.unapplied_events,
