@@ -33,7 +33,8 @@ from ledger import machine_facts, scratch_database
 from lookup import prepare
 from returnhub.connectors.webhook_sources import SOURCES, dedupe_key
 from returnhub.delivery import inbox, outbox
-from returnhub.delivery.handlers import HandlerContext, apply_inbox_event
+from returnhub.delivery.context import HandlerContext
+from returnhub.delivery.handlers import apply_inbox_event
 from returnhub.services import subscriptions
 from returnhub.settings import Settings
 from returnhub.store.db import Database

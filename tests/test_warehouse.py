@@ -19,7 +19,8 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
 from returnhub.api.app import create_app
-from returnhub.delivery.handlers import Handler, HandlerContext, default_handlers
+from returnhub.delivery.context import Handler, HandlerContext
+from returnhub.delivery.kinds import default_handlers
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.delivery.worker import Worker
 from returnhub.services import warehouse as wh

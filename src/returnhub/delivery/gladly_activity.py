@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from returnhub.connectors.gladly.client import client_from_settings
-from returnhub.delivery.handlers import HandlerContext
+from returnhub.delivery.context import HandlerContext
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.domain.events import EventType
 from returnhub.domain.lifecycle import ReturnState

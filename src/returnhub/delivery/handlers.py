@@ -1,41 +1,22 @@
-"""What each kind of outbox job does. Handlers raise DeliveryError subclasses on failure."""
+"""Applying a stored inbound event (the ``inbox.apply`` job) to the ledger."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, TypeVar
 
-import httpx
-
-from returnhub.connectors.keepalive import KeepAlivePool
 from returnhub.connectors.registry import SPECS, missing_settings
 from returnhub.connectors.webhook_sources import SOURCES, PullContext, WebhookSource
 from returnhub.delivery import inbox
+from returnhub.delivery.context import HandlerContext
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.domain.external import ExternalLabel, ExternalReturn
 from returnhub.services import linking, sync
 from returnhub.settings import Settings
-from returnhub.store.db import Database
-from returnhub.store.types import utcnow
 
-
-@dataclass
-class HandlerContext:
-    db: Database
-    settings: Settings
-    http: httpx.Client
-    clock: Callable[[], datetime] = field(default=utcnow)
-    # Webhook deliveries, the highest-volume requests, go through a leaner keep-alive pool.
-    posts: KeepAlivePool = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.posts = KeepAlivePool(self.http, timeout=self.settings.outbound_timeout_seconds)
-
-
-Handler = Callable[[HandlerContext, ClaimedJob], None]
 T = TypeVar("T")
 
 
@@ -176,20 +157,3 @@ def _map(translate: Callable[..., T], *args: Any) -> T:
         return translate(*args)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MappingError(f"cannot map the payload: {type(exc).__name__}: {exc}") from exc
-
-
-def default_handlers() -> dict[str, Handler]:
-    from returnhub.delivery.gladly_activity import ACTIVITY_JOB, post_activity
-    from returnhub.delivery.linking_jobs import autolink, pull
-    from returnhub.delivery.warehouse_jobs import handlers as warehouse_handlers
-    from returnhub.delivery.webhook_delivery import DELIVER_JOB, deliver_webhook
-    from returnhub.services.linking import AUTOLINK_JOB, PULL_JOB
-
-    return {
-        inbox.APPLY_JOB: apply_inbox_event,
-        DELIVER_JOB: deliver_webhook,
-        ACTIVITY_JOB: post_activity,
-        AUTOLINK_JOB: autolink,
-        PULL_JOB: pull,
-        **warehouse_handlers(),
-    }

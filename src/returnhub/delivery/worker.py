@@ -22,8 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from returnhub.delivery import health, outbox
+from returnhub.delivery.context import Handler, HandlerContext
 from returnhub.delivery.errors import DeliveryError, MappingError
-from returnhub.delivery.handlers import Handler, HandlerContext, default_handlers
+from returnhub.delivery.kinds import default_handlers
 from returnhub.delivery.outbox import ClaimedJob, JobStatus
 from returnhub.settings import Settings
 from returnhub.store.db import Database
