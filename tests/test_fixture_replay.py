@@ -15,25 +15,24 @@ from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
-from returnhub.api.app import create_app
 from returnhub.delivery.worker import Worker
 from returnhub.settings import Settings
 from returnhub.store.db import Database
 from returnhub.store.tables import Return
-from tests.conftest import AUTH, Clock
+from tests.conftest import Clock
 from tests.factories import post_hmac_signed
 from tests.test_sync_fidelity import (
-    LOOP_KEY,
     FakeLoop,
     drain_all,
     fates,
     held,
-    hub_settings,
     link_customer,
+    loop_api_settings,
     post_generic,
     post_loop,
     post_returnlogic,
     pulled_of,
+    running_hub,
 )
 from tests.test_webhooks_shopify import SECRET as SHOPIFY_SECRET
 from tests.test_webhooks_shopify import TOKEN as SHOPIFY_TOKEN
@@ -51,19 +50,17 @@ def fixture(system: str, name: str) -> Any:
 def hub(
     settings: Settings, db: Database, clock: Clock, httpserver: HTTPServer
 ) -> Iterator[tuple[TestClient, Worker]]:
-    configured = hub_settings(
+    with running_hub(
         settings,
+        db,
+        clock,
         shopify_webhook_secret=SecretStr(SHOPIFY_SECRET),
         shopify_access_token=SecretStr(SHOPIFY_TOKEN),
         shopify_base_url=httpserver.url_for("/"),
         outbound_timeout_seconds=2.0,
         auto_link_enabled=False,
-    )
-    worker = Worker(db, configured, clock=clock)
-    app = create_app(configured, db, clock, worker=False)
-    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
-        yield client, worker
-    worker.close()
+    ) as running:
+        yield running
 
 
 def replay_loop(
@@ -161,20 +158,12 @@ def test_loop_details_settle_an_undecidable_event(
 ) -> None:
     loop_api = FakeLoop(httpserver)
     loop_api.present[LOOP_1] = fixture("loop", "real_return_details.json")
-    configured = hub_settings(
-        settings,
-        loop_api_key=SecretStr(LOOP_KEY),
-        loop_base_url=httpserver.url_for("/api/v1"),
-        auto_link_enabled=False,
-    )
-    worker = Worker(db, configured, clock=clock)
-    with TestClient(create_app(configured, db, clock, worker=False), headers=AUTH) as client:
+    with running_hub(settings, db, clock, **loop_api_settings(httpserver)) as (client, worker):
         # The close arrives first; the create after it cannot be ordered by its payload.
         replay_loop(
             client, worker, db, clock, "real_return_closed.json", "real_return_created.json"
         )
         assert fates(client)[-1][1:] == ("applied", "unchanged")
-    worker.close()
     httpserver.check_assertions()
     assert loop_api.asked == [LOOP_1]
     ret = held(db, LOOP_1)

@@ -17,15 +17,20 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 
-from returnhub.api.app import create_app
 from returnhub.delivery.worker import Worker
 from returnhub.settings import Settings
 from returnhub.store.db import Database
-from tests.conftest import AUTH, Clock
-from tests.test_sync_fidelity import LOOP_KEY, FakeLoop, drain_all, held, hub_settings, post_loop
+from tests.conftest import Clock
+from tests.test_sync_fidelity import (
+    FakeLoop,
+    drain_all,
+    held,
+    loop_api_settings,
+    post_loop,
+    running_hub,
+)
 
 BASE: dict[str, Any] = json.loads(
     (Path(__file__).parent / "fixtures" / "loop" / "real_return_created.json").read_text()
@@ -125,18 +130,8 @@ def loop_hub(
     settings: Settings, db: Database, clock: Clock, httpserver: HTTPServer
 ) -> Iterator[tuple[TestClient, Worker, FakeLoop, Clock]]:
     fake = FakeLoop(httpserver)
-    configured = hub_settings(
-        settings,
-        loop_api_key=SecretStr(LOOP_KEY),
-        loop_base_url=httpserver.url_for("/api/v1"),
-        outbound_timeout_seconds=2.0,
-        auto_link_enabled=False,
-    )
-    worker = Worker(db, configured, clock=clock)
-    app = create_app(configured, db, clock, worker=False)
-    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
+    with running_hub(settings, db, clock, **loop_api_settings(httpserver)) as (client, worker):
         yield client, worker, fake, clock
-    worker.close()
 
 
 def deliveries(lifecycles: list[list[Step]]) -> st.SearchStrategy[Case]:
@@ -212,12 +207,8 @@ def test_any_delivery_order_ends_in_the_sources_latest_state(
 def bare_hub(
     settings: Settings, db: Database, clock: Clock
 ) -> Iterator[tuple[TestClient, Worker, Clock]]:
-    configured = hub_settings(settings, auto_link_enabled=False)
-    worker = Worker(db, configured, clock=clock)
-    app = create_app(configured, db, clock, worker=False)
-    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
+    with running_hub(settings, db, clock, auto_link_enabled=False) as (client, worker):
         yield client, worker, clock
-    worker.close()
 
 
 @PROPERTY

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,35 @@ def hub_settings(settings: Settings, **changes: Any) -> Settings:
     )
 
 
-@pytest.fixture
-def hub(settings: Settings, db: Database, clock: Clock) -> Iterator[tuple[TestClient, Worker]]:
-    configured = hub_settings(settings)
+def loop_api_settings(httpserver: HTTPServer) -> dict[str, Any]:
+    """Loop's API on loopback (answered by ``FakeLoop``), nothing auto-linked behind the test."""
+    return {
+        "loop_api_key": SecretStr(LOOP_KEY),
+        "loop_base_url": httpserver.url_for("/api/v1"),
+        "outbound_timeout_seconds": 2.0,
+        "auto_link_enabled": False,
+    }
+
+
+@contextmanager
+def running_hub(
+    settings: Settings, db: Database, clock: Clock, **changes: Any
+) -> Iterator[tuple[TestClient, Worker]]:
+    """The app (webhook secrets set, plus ``changes``) and a worker the test drives by hand."""
+    configured = hub_settings(settings, **changes)
     worker = Worker(db, configured, clock=clock)
     app = create_app(configured, db, clock, worker=False)
-    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
-        yield client, worker
-    worker.close()
+    try:
+        with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
+            yield client, worker
+    finally:
+        worker.close()
+
+
+@pytest.fixture
+def hub(settings: Settings, db: Database, clock: Clock) -> Iterator[tuple[TestClient, Worker]]:
+    with running_hub(settings, db, clock) as running:
+        yield running
 
 
 def post_loop(client: TestClient, payload: dict[str, Any] | bytes) -> Any:
@@ -245,18 +267,8 @@ def loop_api(httpserver: HTTPServer) -> Iterator[FakeLoop]:
 def connected_hub(
     settings: Settings, db: Database, clock: Clock, httpserver: HTTPServer, loop_api: FakeLoop
 ) -> Iterator[tuple[TestClient, Worker]]:
-    configured = hub_settings(
-        settings,
-        loop_api_key=SecretStr(LOOP_KEY),
-        loop_base_url=httpserver.url_for("/api/v1"),
-        outbound_timeout_seconds=2.0,
-        auto_link_enabled=False,
-    )
-    worker = Worker(db, configured, clock=clock)
-    app = create_app(configured, db, clock, worker=False)
-    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
-        yield client, worker
-    worker.close()
+    with running_hub(settings, db, clock, **loop_api_settings(httpserver)) as running:
+        yield running
 
 
 def test_an_undecidable_event_reads_loops_present_state(
@@ -309,15 +321,13 @@ def test_the_generic_source_cannot_pose_as_loop(
     worker.drain()
     own = held(db, source="generic")
     assert own is not None and own.state == "cancelled"
-    assert held(db) is not None and held(db).state == "closed"  # type: ignore[union-attr]
+    loop_return = held(db)
+    assert loop_return is not None and loop_return.state == "closed"
 
 
 def test_the_generic_system_name_is_the_deployments(
     settings: Settings, db: Database, clock: Clock
 ) -> None:
-    configured = hub_settings(settings, generic_source_system="erp")
-    worker = Worker(db, configured, clock=clock)
-    app = create_app(configured, db, clock, worker=False)
     data = {
         "id": "RA-1",
         "state": "requested",
@@ -326,11 +336,10 @@ def test_the_generic_system_name_is_the_deployments(
         "order_name": "#7001",
         "customer_email": "pat@example.com",
     }
-    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
+    with running_hub(settings, db, clock, generic_source_system="erp") as (client, worker):
         post_generic(client, {**data, "system": "erp"}, "msg_1")
         post_generic(client, {**data, "id": "RA-2", "order_name": "#7002"}, "msg_2")
         worker.drain()
-    worker.close()
     assert held(db, "RA-1", "erp") is not None
     assert held(db, "RA-2", "erp") is not None
 
