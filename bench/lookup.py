@@ -49,7 +49,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Coroutine, Sequence
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +61,7 @@ from fastapi.responses import Response
 from rich.console import Console
 from sqlalchemy import func, select, text
 
-from common import Server, cpu_seconds, emit, log, server_process
+from common import RawConnection, Server, cpu_seconds, emit, log, server_process
 from ledger import NOW, SEED, engine_facts, machine_facts, scratch_database
 from returnhub.connectors.gladly.signing import sign_headers
 from returnhub.demo import load_demo
@@ -243,49 +243,20 @@ class Connection(Protocol):
     async def close(self) -> None: ...
 
 
-class RawConnection:
-    """One keep-alive HTTP/1.1 connection on asyncio streams: a few tens of microseconds of
-    client CPU per request, so that the figures are the server's, not the client's."""
+class RawLookups:
+    """Lookups over one ``common.RawConnection``."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.connection = RawConnection(host, port)
 
     async def post(self, request: Signed) -> tuple[int, bytes]:
-        try:
-            if self.streams is None:
-                self.streams = await asyncio.open_connection(self.host, self.port)
-            reader, writer = self.streams
-            head = [
-                f"POST {LOOKUP} HTTP/1.1",
-                f"host: {self.host}:{self.port}",
-                f"content-length: {len(request.body)}",
-                *(f"{k}: {v}" for k, v in request.headers.items()),
-            ]
-            writer.write("\r\n".join(head).encode() + b"\r\n\r\n" + request.body)
-            lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            status = int(lines[0].split(" ", 2)[1])
-            fields = {
-                name.strip().lower(): value.strip()
-                for name, _, value in (line.partition(":") for line in lines[1:] if line)
-            }
-            if "content-length" not in fields:  # uvicorn sends it for every non-streamed body
-                raise ValueError("a response without content-length")
-            content = await reader.readexactly(int(fields["content-length"]))
-            if fields.get("connection", "").lower() == "close":
-                await self.close()
-            return status, content
-        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
-            await self.close()
-            return 0, b""
+        status, _, content = await self.connection.send(
+            "POST", LOOKUP, request.headers, request.body
+        )
+        return status, content
 
     async def close(self) -> None:
-        if self.streams is not None:
-            writer = self.streams[1]
-            self.streams = None
-            writer.close()
-            with suppress(OSError):
-                await writer.wait_closed()
+        await self.connection.close()
 
 
 class HttpxConnection:
@@ -312,7 +283,7 @@ def connect(client: str, base: str) -> Connection:
     if client == "httpx":
         return HttpxConnection(base)
     host, port = base.removeprefix("http://").rsplit(":", 1)
-    return RawConnection(host, int(port))
+    return RawLookups(host, int(port))
 
 
 async def _drive(

@@ -57,7 +57,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 
-from common import cpu_seconds, emit, free_port, log, server_process
+from common import RawConnection, cpu_seconds, emit, free_port, log, server_process
 from ledger import machine_facts, scratch_database
 from lookup import LOOKUP, prepare, signed
 
@@ -210,48 +210,6 @@ class Reads:
         return Request("GET", path, {"authorization": f"Bearer {API_KEY}"})
 
 
-class RawConnection:
-    """One keep-alive HTTP/1.1 connection on asyncio streams (little client CPU per request)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def send(self, request: Request) -> tuple[int, dict[str, str]]:
-        try:
-            if self.streams is None:
-                self.streams = await asyncio.open_connection(self.host, self.port)
-            reader, writer = self.streams
-            head = [
-                f"{request.method} {request.path} HTTP/1.1",
-                f"host: {self.host}:{self.port}",
-                f"content-length: {len(request.body)}",
-                *(f"{k}: {v}" for k, v in request.headers.items()),
-            ]
-            writer.write("\r\n".join(head).encode() + b"\r\n\r\n" + request.body)
-            lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            status = int(lines[0].split(" ", 2)[1])
-            fields = {
-                name.strip().lower(): value.strip()
-                for name, _, value in (line.partition(":") for line in lines[1:] if line)
-            }
-            await reader.readexactly(int(fields.get("content-length", "0")))
-            if fields.get("connection", "").lower() == "close":
-                await self.close()
-            return status, fields
-        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
-            await self.close()
-            return 0, {}
-
-    async def close(self) -> None:
-        if self.streams is not None:
-            writer = self.streams[1]
-            self.streams = None
-            writer.close()
-            with suppress(OSError):
-                await writer.wait_closed()
-
-
 @dataclass
 class Kind:
     name: str
@@ -279,7 +237,10 @@ async def drive(kind: Kind, base: str, until: float) -> None:
     async def one(due: float) -> None:
         connection = await idle.get()
         try:
-            status, fields = await connection.send(kind.make())
+            request = kind.make()
+            status, fields, _ = await connection.send(
+                request.method, request.path, request.headers, request.body
+            )
         finally:
             idle.put_nowait(connection)
         latency = time.perf_counter() - due
