@@ -38,6 +38,7 @@ class PullContext:
 Puller = Callable[[Payload, PullContext], ExternalReturn | None]
 # One return's present state by its id in the source, or None when the source's API is not
 # configured: read when an event's payload cannot say whether it is newer than the ledger.
+# (Sources whose every event is pulled, like Shopify, never need it: a pull is the present.)
 Refetcher = Callable[[str, PullContext], ExternalReturn | None]
 
 
@@ -167,7 +168,6 @@ SOURCES: dict[str, WebhookSource] = {
                 **{topic: _pull_shopify_return for topic in SHOPIFY_RETURN_TOPICS},
                 "refunds/create": _pull_refunded_return,
             },
-            refetch=_shopify_return,
             kept_headers=("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id"),
         ),
         WebhookSource(

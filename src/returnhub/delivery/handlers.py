@@ -33,11 +33,15 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
     is the present state of a return whose event cannot be ordered against the ledger's."""
     inbox_id = str(job.payload["inbox_id"])
     try:
+        # The job's connector is the event's source: the intake enqueues it so.
         source = SOURCES.get(job.connector)
-        undecided = _apply(ctx, inbox_id, _pull(ctx, source, inbox_id), source)
-        if undecided is not None and source is not None and source.refetch is not None:
+        if source is None:
+            raise MappingError(f"inbox event {inbox_id} is from no known source {job.connector!r}")
+        undecided = _apply(ctx, source, inbox_id, _pull(ctx, source, inbox_id), may_refetch=True)
+        if undecided is not None and source.refetch is not None:
             current = _map(source.refetch, undecided.external_id, _pull_context(ctx))
-            _apply(ctx, inbox_id, None if current is None else Pulled(current), None)
+            pulled = None if current is None else Pulled(current)
+            _apply(ctx, source, inbox_id, pulled, may_refetch=False)
     except DeliveryError as exc:
         if not exc.retryable:
             # The ledger change rolled back; record why on the event itself, then let the job die.
@@ -48,22 +52,21 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
 
 def _apply(
     ctx: HandlerContext,
+    source: WebhookSource,
     inbox_id: str,
     pulled: Pulled | None,
-    refetchable: WebhookSource | None,
+    *,
+    may_refetch: bool,
 ) -> ExternalReturn | None:
     """Apply the event (or what was pulled for it) and mark it. Returns the change, unapplied,
-    when the payload cannot be ordered against the ledger and ``refetchable`` can read the
-    return's present state; without one such an event is marked stale, saying why."""
+    when the payload cannot be ordered against the ledger, ``may_refetch`` and the source can
+    read the return's present state; otherwise such an event is marked stale, saying why."""
     now = ctx.clock()
     skew = timedelta(seconds=ctx.settings.source_clock_skew_seconds)
     with ctx.db.write() as session:
         event = inbox.load(session, inbox_id)
         if event is None:
             raise MappingError(f"inbox event {inbox_id} does not exist")
-        source = SOURCES.get(event.source)
-        if source is None:
-            raise MappingError(f"inbox event {inbox_id} is from no known source {event.source!r}")
         mapper = source.mappers.get(event.event_type)
         change: ExternalReturn | ExternalLabel
         if pulled is not None and pulled.change is not None:
@@ -89,9 +92,9 @@ def _apply(
             detail = result.value
         else:
             result = sync.apply_external_return(session, change, now, skew)
-            if result is sync.SyncResult.UNDECIDED and refetchable is not None:
-                return change  # nothing was written; the caller reads the present state
             undecided = result is sync.SyncResult.UNDECIDED
+            if undecided and may_refetch and source.refetch is not None:
+                return change  # nothing was written; the caller reads the present state
             detail = _undecided(source, ctx.settings) if undecided else result.value
             if result in sync.APPLIED:
                 # Customers linked to this profile see the change in their pulled data too.
@@ -124,9 +127,9 @@ def _as_own(
     system = source.system(settings)
     claimed = change.extra.get("system") if isinstance(change, ExternalReturn) else None
     if claimed is not None and claimed != system:
+        setting = f" (RETURNHUB_{source.system_setting.upper()})" if source.system_setting else ""
         raise sync.SourceConflict(
-            f"data.system {claimed!r} is not this sender's system {system!r} "
-            f"(RETURNHUB_{(source.system_setting or 'generic_source_system').upper()}): a "
+            f"data.system {claimed!r} is not this sender's system {system!r}{setting}: a "
             "sender can only create or change its own returns; drop data.system or send "
             "the configured name"
         )
@@ -137,10 +140,10 @@ def _pull_context(ctx: HandlerContext) -> PullContext:
     return PullContext(ctx.settings, ctx.http, ctx.clock())
 
 
-def _pull(ctx: HandlerContext, source: WebhookSource | None, inbox_id: str) -> Pulled | None:
+def _pull(ctx: HandlerContext, source: WebhookSource, inbox_id: str) -> Pulled | None:
     """The return the event names, fetched from its source; None when its source or type is
     not pulled (then nothing is read here: most sources map the stored payload)."""
-    if source is None or not source.pullers:
+    if not source.pullers:
         return None
     with ctx.db.read() as session:
         event = inbox.load(session, inbox_id)
