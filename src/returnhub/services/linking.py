@@ -247,28 +247,28 @@ def maybe_enqueue_autolink(session: Session, event: DomainEvent) -> bool:
     )
 
 
-def refresh_linked(session: Session, ext: ExternalReturn, now: datetime) -> int:
-    """Customers linked to the return's profile in its source (each source's own profile id:
-    an email for Loop, a Customer gid for Shopify) see this report of it in their pulled data
-    at once; the event carries the return, so no pull from the source is needed."""
-    customer_ids = session.scalars(
-        select(CustomerLink.customer_id).where(
-            CustomerLink.system == ext.source, CustomerLink.external_id == ext.profile_id
+def refresh_linked(session: Session, ext: ExternalReturn, now: datetime) -> bool:
+    """The customer linked to the return's profile in its source (each source's own profile
+    id: an email for Loop, a Customer gid for Shopify) sees this report of it in their pulled
+    data at once; the event carries the return, so no pull from the source is needed. Whether
+    anyone holds that profile (one customer at most: links are unique per system and id)."""
+    customer = holder(session, ext.source, ext.profile_id)
+    if customer is None:
+        return False
+    fresh = _pulled(customer.id, ext.source, ext, now)
+    held = session.scalar(
+        select(PulledReturn).where(
+            PulledReturn.customer_id == customer.id,
+            PulledReturn.system == ext.source,
+            PulledReturn.external_id == ext.external_id,
         )
-    ).all()
-    for customer_id in customer_ids:
-        held = session.scalar(
-            select(PulledReturn).where(
-                PulledReturn.customer_id == customer_id,
-                PulledReturn.system == ext.source,
-                PulledReturn.external_id == ext.external_id,
-            )
-        )
-        if held is not None:
-            session.delete(held)
-            session.flush()
-        session.add(_pulled(customer_id, ext.source, ext, now))
-    return len(customer_ids)
+    )
+    if held is None:
+        session.add(fresh)
+    else:
+        for column in ("state", "order_name", "data", "source_updated_at", "pulled_at"):
+            setattr(held, column, getattr(fresh, column))
+    return True
 
 
 REFRESH_WINDOW_SECONDS = 300

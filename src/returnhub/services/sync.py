@@ -20,7 +20,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -33,13 +33,13 @@ from returnhub.domain.external import ExternalLabel, ExternalReturn
 from returnhub.domain.ids import Prefix, new_id, new_return_number
 from returnhub.domain.lifecycle import VOID_STATES, ReturnState
 from returnhub.domain.policy import Outcome
+from returnhub.services import linking
 from returnhub.services.customers import find_customer_by_email
 from returnhub.services.events import record_event, record_timeline
 from returnhub.services.returns import RefundState, summary
 from returnhub.store.tables import (
     Customer,
     CustomerEmail,
-    CustomerLink,
     CustomerPhone,
     ExchangeItem,
     Order,
@@ -86,11 +86,9 @@ def refuse_future_stamps(
 def _customer(session: Session, ext: ExternalReturn) -> Customer:
     """Whoever holds a link to the return's profile in its source, else whoever has its email,
     else a new customer."""
-    customer = session.scalar(
-        select(Customer)
-        .join(CustomerLink, CustomerLink.customer_id == Customer.id)
-        .where(CustomerLink.system == ext.source, CustomerLink.external_id == ext.profile_id)
-    ) or find_customer_by_email(session, ext.customer_email)
+    customer = linking.holder(session, ext.source, ext.profile_id) or find_customer_by_email(
+        session, ext.customer_email
+    )
     if customer is not None:
         return customer
     name = ext.customer_name or ext.customer_email.split("@")[0]
@@ -141,17 +139,8 @@ def _owns(session: Session, customer: Customer, ext: ExternalReturn) -> bool:
     profile in its source?"""
     if ext.customer_email in {e.email for e in customer.emails}:
         return True
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    CustomerLink.customer_id == customer.id,
-                    CustomerLink.system == ext.source,
-                    CustomerLink.external_id == ext.profile_id,
-                )
-            )
-        )
-    )
+    holder = linking.holder(session, ext.source, ext.profile_id)
+    return holder is not None and holder.id == customer.id
 
 
 def _checked(session: Session, order: Order, ext: ExternalReturn) -> Order:
