@@ -115,10 +115,8 @@ def _insert_statement(dialect: str) -> Any:
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """What applying an event reads of it."""
+    """What applying an event reads of it (its source is the apply job's connector)."""
 
-    public_id: str
-    source: str
     event_type: str
     body: str
 
@@ -150,7 +148,7 @@ def mark(session: Session, public_id: str, status: InboxStatus, detail: str, now
 @cache
 def _load_statement() -> Any:
     table = cast(Table, InboxEvent.__table__)
-    return select(table.c.public_id, table.c.source, table.c.event_type, table.c.body).where(
+    return select(table.c.event_type, table.c.body).where(
         table.c.public_id == bindparam("inbox_public_id")
     )
 
