@@ -24,8 +24,9 @@ from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
 from returnhub.api.app import create_app
+from returnhub.connectors.registry import SPECS
 from returnhub.delivery.worker import Worker
-from returnhub.settings import Settings
+from returnhub.settings import NAMED_SYSTEMS, Settings
 from returnhub.store.db import Database
 from returnhub.store.tables import Customer, CustomerLink, Order, OutboxJob, PulledReturn, Return
 from tests.conftest import AUTH, Clock
@@ -342,6 +343,11 @@ def test_the_generic_system_name_is_the_deployments(
         worker.drain()
     assert held(db, "RA-1", "erp") is not None
     assert held(db, "RA-2", "erp") is not None
+
+
+def test_settings_know_every_connected_systems_name() -> None:
+    # Settings cannot import the connectors (they import settings): the names are kept twice.
+    assert set(SPECS) == NAMED_SYSTEMS
 
 
 @pytest.mark.parametrize("name", ["loop", "shopify", "returnlogic", "returnhub"])
