@@ -9,6 +9,8 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,13 +21,16 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 from pytest_httpserver import HTTPServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
 from returnhub.api.app import create_app
 from returnhub.connectors.registry import SPECS
 from returnhub.delivery.worker import Worker
+from returnhub.domain.external import ExternalItem, ExternalReturn
+from returnhub.domain.lifecycle import ReturnState
+from returnhub.services import sync
 from returnhub.settings import NAMED_SYSTEMS, Settings
 from returnhub.store.db import Database
 from returnhub.store.tables import Customer, CustomerLink, Order, OutboxJob, PulledReturn, Return
@@ -525,3 +530,69 @@ def test_refresh_after_generic_by_its_own_customer_id(
     assert post_generic(client, data, "msg_9").status_code == 202
     worker.drain()
     assert pulled_of(db, linked) == [("generic", "RA-9", "received")]
+
+
+def _new_customers_return(external_id: str) -> ExternalReturn:
+    return ExternalReturn(
+        source="loop",
+        external_id=external_id,
+        state=ReturnState.AUTHORIZED,
+        updated_at=None,
+        created_at=datetime(2026, 11, 1, tzinfo=UTC),
+        order_name="#RACE-1",
+        customer_email="racing@example.com",
+        currency="USD",
+        items=(ExternalItem(sku="SKU-R", title="Racer", unit_price=1000),),
+    )
+
+
+def test_two_returns_of_a_new_customer_applied_at_once_share_one_customer_and_order(
+    db: Database,
+) -> None:
+    """PostgreSQL lets two transactions insert the same new customer at once: the second
+    blocks on the unique email until the first commits, then must take the first's customer
+    and order instead of failing. (SQLite has one writer at a time, so no such race.)"""
+    if db.dialect != "postgresql":
+        pytest.skip("a race of two writers needs PostgreSQL")
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        try:
+            with db.write() as session:
+                outcome["result"] = sync.apply_external_return(
+                    session, _new_customers_return("R-2"), now
+                )
+        except Exception as exc:  # reported to the test thread below
+            outcome["error"] = exc
+
+    with db.write() as session:
+        assert sync.apply_external_return(session, _new_customers_return("R-1"), now) is (
+            sync.SyncResult.CREATED
+        )
+        thread = threading.Thread(target=second)
+        thread.start()
+        # Hold the first transaction open until the second waits on its uncommitted customer.
+        with db.engine.connect() as watcher:
+            for _ in range(500):
+                waiting = watcher.execute(
+                    text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                ).scalar_one()
+                if waiting:
+                    break
+                watcher.rollback()
+                time.sleep(0.01)
+        assert waiting, "the second apply never waited on the first's customer"
+    thread.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["result"] is sync.SyncResult.CREATED
+    with db.read() as session:
+        owners = session.execute(
+            select(Return.external_id, Return.customer_id, Return.order_id).order_by(
+                Return.external_id
+            )
+        ).all()
+        assert session.scalar(select(func.count()).select_from(Customer)) == 1
+        assert session.scalar(select(func.count()).select_from(Order)) == 1
+    assert [o.external_id for o in owners] == ["R-1", "R-2"]
+    assert owners[0][1:] == owners[1][1:]

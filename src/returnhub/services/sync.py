@@ -20,9 +20,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from returnhub.delivery.errors import MappingError, ServerError
 from returnhub.domain.contact import normalize_phone
@@ -37,6 +36,7 @@ from returnhub.services import linking
 from returnhub.services.customers import find_customer_by_email
 from returnhub.services.events import record_event, record_timeline
 from returnhub.services.returns import RefundState, summary
+from returnhub.store.dialects import add_unique
 from returnhub.store.tables import (
     Customer,
     CustomerEmail,
@@ -100,16 +100,14 @@ def _customer(session: Session, ext: ExternalReturn) -> Customer:
         emails=[CustomerEmail(email=ext.customer_email, position=0)],
         phones=[CustomerPhone(number=phone, type="MOBILE", position=0) for phone in _phone(ext)],
     )
-    try:
-        # A concurrent event for the same new customer may create them first (PostgreSQL):
-        # then use theirs instead of failing the whole apply.
-        with session.begin_nested():
-            session.add(customer)
-            session.flush()
-    except IntegrityError:
+    if not add_unique(session, customer):
+        # A concurrent event for the same new customer created them first: use theirs instead
+        # of failing the whole apply.
         existing = find_customer_by_email(session, ext.customer_email)
         if existing is None:
-            raise
+            raise ServerError(
+                f"customer {ext.customer_email} was created concurrently, then vanished"
+            )
         return existing
     record_event(session, EventType.CUSTOMER_CREATED, customer.public_id, {"name": name})
     return customer
@@ -175,15 +173,11 @@ def _order(session: Session, ext: ExternalReturn) -> tuple[Customer, Order]:
             shipping_zip=ext.shipping_zip,
             lines=[],
         )
-        try:
-            with session.begin_nested():
-                session.add(order)
-                session.flush()
-        except IntegrityError:
-            # A concurrent event created the order first (PostgreSQL): it must still be ours.
+        if not add_unique(session, order):
+            # A concurrent event created the order first: it must still be ours.
             raced = _order_named(session, ext.order_name)
             if raced is None:
-                raise
+                raise ServerError(f"order {ext.order_name} was created concurrently, then vanished")
             order = _checked(session, raced, ext)
     # The source knows items our copy of the customer's order may lack (an order never
     # imported here).
@@ -206,7 +200,6 @@ def _order(session: Session, ext: ExternalReturn) -> tuple[Customer, Order]:
             have[item.sku] = line
         elif line.quantity < wanted[item.sku]:
             line.quantity = wanted[item.sku]
-    session.flush()
     return order.customer, order
 
 
@@ -235,6 +228,17 @@ def _apply_refund_state(ret: Return, ext: ExternalReturn) -> bool:
     return changed
 
 
+def _stored_return(source: str, external_id: str) -> Select[Return]:
+    """The ledger's copy of a source's return, locked (its order and customer only read: the
+    change's domain event names them)."""
+    return (
+        select(Return)
+        .where(Return.source_system == source, Return.external_id == external_id)
+        .options(joinedload(Return.order), joinedload(Return.customer))
+        .with_for_update(of=Return)
+    )
+
+
 def apply_external_return(
     session: Session, ext: ExternalReturn, now: datetime, skew: timedelta = DEFAULT_CLOCK_SKEW
 ) -> SyncResult:
@@ -247,11 +251,7 @@ def apply_external_return(
         now,
         skew,
     )
-    ret = session.scalar(
-        select(Return)
-        .where(Return.source_system == ext.source, Return.external_id == ext.external_id)
-        .with_for_update()
-    )
+    ret = session.scalar(_stored_return(ext.source, ext.external_id))
     actor = f"{ext.source} sync"
     if ret is None:
         customer, order = _order(session, ext)
@@ -305,7 +305,6 @@ def apply_external_return(
             None,
             ret.state,
         )
-        session.flush()
         record_event(session, EventType.RETURN_CREATED, ret.public_id, summary(ret))
         return SyncResult.CREATED
 
@@ -334,7 +333,6 @@ def apply_external_return(
             previous,
             ret.state,
         )
-        session.flush()
         record_event(
             session,
             EventType.RETURN_STATE_CHANGED,
@@ -395,11 +393,7 @@ def apply_external_label(
         now,
         skew,
     )
-    ret = session.scalar(
-        select(Return)
-        .where(Return.source_system == label.source, Return.external_id == label.external_return_id)
-        .with_for_update()
-    )
+    ret = session.scalar(_stored_return(label.source, label.external_return_id))
     if ret is None:
         raise ReturnNotYetKnown(
             f"no {label.source} return {label.external_return_id} in the ledger yet; "
@@ -418,7 +412,6 @@ def apply_external_label(
     if (ret.label_carrier, ret.label_tracking_number, ret.label_status) == held:
         return SyncResult.UNCHANGED  # the same label again (a resend with a new body)
     record_timeline(ret, "label", f"label {label.label_status}", f"{label.source} sync")
-    session.flush()
     record_event(
         session,
         EventType.RETURN_LABEL_UPDATED,

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 
@@ -19,3 +20,20 @@ def dialect_of(executor: Session | Connection) -> str:
 def upsert(dialect: str, table: Any) -> Any:
     """``INSERT`` that supports ``on_conflict_do_nothing`` (both engines spell it alike)."""
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+def add_unique(session: Session, row: object) -> bool:
+    """Add a row with a unique key another transaction may insert first; False (and nothing
+    added) when one did, so the caller uses theirs. On PostgreSQL that needs a savepoint and a
+    flush to find out. On SQLite a write transaction holds the database's only write lock
+    (BEGIN IMMEDIATE), so no such race exists and the row joins the session's next flush."""
+    if dialect_of(session) != "postgresql":
+        session.add(row)
+        return True
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
