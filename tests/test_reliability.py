@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import signal
 import socket
@@ -425,3 +426,81 @@ def test_a_loop_webhook_posted_three_times_is_applied_once(
     # uvicorn shuts down gracefully, then re-raises the signal it caught (exit status -SIGTERM).
     assert server.wait(15) in (0, -signal.SIGTERM), processes.output()
     assert "Application shutdown complete" in processes.output()
+
+
+# ---- the worker as a child process of serve ---------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    """Children of every thread of ``pid`` (a restarted worker is the supervisor thread's)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+    return found
+
+
+def _worker_child(server: subprocess.Popen[bytes]) -> int | None:
+    for pid in _children(server.pid):
+        try:
+            if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except FileNotFoundError:
+            continue
+    return None
+
+
+@pytest.mark.parametrize("hub_db", ENGINES, indirect=True)
+def test_serve_runs_its_worker_as_a_child_process_and_restarts_it(
+    hub_db: Database, processes: Processes
+) -> None:
+    """RETURNHUB_EMBEDDED_WORKER_MODE=process: one `returnhub serve` applies webhooks through a
+    worker process of its own, starts a new one when it is killed, and takes it down on stop."""
+    port = free_port()
+    env = hub_env(
+        url_of(hub_db),
+        RETURNHUB_LOOP_WEBHOOK_SECRET=LOOP_SECRET,
+        RETURNHUB_EMBEDDED_WORKER_MODE="process",
+    )
+    server = processes.start("serve", ["serve", "--port", str(port)], env)
+    created = json.loads((FIXTURES / "return_created.json").read_bytes())
+
+    def post(client: httpx.Client, return_id: int) -> None:
+        body = json.dumps({**created, "id": return_id}).encode()
+        digest = hmac.new(LOOP_SECRET.encode(), body, hashlib.sha256).digest()
+        headers = {"x-loop-signature": base64.b64encode(digest).decode()}
+        answer = client.post("/webhooks/loop", content=body, headers=headers)
+        assert answer.status_code == 202, answer.text
+
+    def applied(client: httpx.Client) -> set[str]:
+        data = client.get("/api/v1/returns", params={"limit": 10}).json()["data"]
+        return {r["external_id"] for r in data}
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10) as client:
+
+        def ready() -> bool:
+            try:
+                return client.get("/readyz").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, 30, "returnhub serve", processes)
+        wait_until(lambda: _worker_child(server) is not None, 30, "the worker child", processes)
+        first = _worker_child(server)
+        assert first is not None
+        post(client, 7001)
+        wait_until(lambda: "7001" in applied(client), 30, "the child to apply it", processes)
+
+        os.kill(first, signal.SIGKILL)
+        wait_until(
+            lambda: _worker_child(server) not in (None, first), 30, "a new worker", processes
+        )
+        post(client, 7002)
+        wait_until(lambda: "7002" in applied(client), 30, "the new child to apply", processes)
+        second = _worker_child(server)
+
+    server.terminate()
+    assert server.wait(30) in (0, -signal.SIGTERM), processes.output()
+    assert second is not None and not Path(f"/proc/{second}").exists(), "worker outlived serve"

@@ -117,6 +117,34 @@ def test_sqlite_writes_begin_immediate(tmp_path: Path) -> None:
     database.dispose()
 
 
+def test_a_writer_waits_for_another_process_write_lock_and_gets_it(tmp_path: Path) -> None:
+    """Two engines stand for two processes (each process queues its own threads first). The
+    second waits, trying again every half millisecond rather than in SQLite's growing sleeps,
+    takes the lock once the first commits, and leaves its connection's busy timeout as set."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/t.db", sqlite_busy_timeout_ms=5000)
+    first, second = Database.from_settings(settings), Database.from_settings(settings)
+    upgrade(first.engine)
+    holding, waited = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with first.write() as session:
+            session.execute(text("SELECT 1"))
+            holding.set()
+            waited.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(10)
+    timer = threading.Timer(0.2, waited.set)
+    timer.start()
+    with second.write() as session:
+        assert waited.is_set()  # it could only begin once the first had let go
+        assert session.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+    holder.join(10)
+    first.dispose()
+    second.dispose()
+
+
 def test_rolled_back_change_leaves_nothing(db: Database) -> None:
     with pytest.raises(RuntimeError), db.write() as session:
         customers.create_customer(session, CustomerCreate(name="Ghost", emails=["g@example.com"]))

@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from returnhub.delivery.supervisor import WorkerProcess, worker_command
 from returnhub.domain.errors import DomainError
 from returnhub.settings import ConfigurationError, get_settings
 from returnhub.store.db import Database
@@ -68,19 +69,28 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="API processes")] = 1,
 ) -> None:
     """Serve the API (migrates an embedded SQLite database first)."""
+    settings = get_settings()
     db = _database()
     if db.dialect == "sqlite":
         upgrade(db.engine)
     db.dispose()
-    uvicorn.run(
-        "returnhub.api.app:served_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=get_settings().log_level.lower(),
-        access_log=get_settings().access_log,
-    )
+
+    def run() -> None:
+        uvicorn.run(
+            "returnhub.api.app:served_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            access_log=settings.access_log,
+        )
+
+    if settings.embedded_worker and settings.embedded_worker_mode == "process":
+        with WorkerProcess(worker_command(settings.worker_concurrency)).running():
+            run()
+    else:
+        run()
 
 
 @app.command()

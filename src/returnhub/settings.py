@@ -67,6 +67,9 @@ class Settings(BaseSettings):
 
     # Durable delivery.
     embedded_worker: bool = True
+    # thread: the worker runs inside each API process (simplest; shares that process's core).
+    # process: `returnhub serve` runs one `returnhub worker` child beside its API processes.
+    embedded_worker_mode: Literal["thread", "process"] = "thread"
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     outbox_lease_seconds: int = Field(default=60, ge=1)

@@ -76,7 +76,9 @@ def create_app(
     db = db or Database.from_settings(settings)
     metrics = Metrics()
     metrics.registry.register(OutboxCollector(db, clock))
-    run_worker = settings.embedded_worker if worker is None else worker
+    # In process mode `returnhub serve` starts the worker beside the API (delivery/supervisor).
+    embedded = settings.embedded_worker and settings.embedded_worker_mode == "thread"
+    run_worker = embedded if worker is None else worker
     worker_metrics = WorkerMetrics(metrics.registry)
 
     @asynccontextmanager
