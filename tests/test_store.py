@@ -138,8 +138,9 @@ def test_a_writer_waits_for_another_process_write_lock_and_gets_it(tmp_path: Pat
     timer = threading.Timer(0.2, waited.set)
     timer.start()
     with second.write() as session:
+        timeout = session.execute(text("PRAGMA busy_timeout")).scalar()  # begins: waits here
         assert waited.is_set()  # it could only begin once the first had let go
-        assert session.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+        assert timeout == 5000
     holder.join(10)
     first.dispose()
     second.dispose()
