@@ -164,3 +164,15 @@ def test_webhooks_and_outbox_commands(tmp_path: Path) -> None:
     assert _run(tmp_path, "outbox", "replay", "--all-dead").stdout == ""
     removed = _run(tmp_path, "webhooks", "remove", sub_id)
     assert removed.returncode == 0
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["outbox", "list"], ["outbox", "explain"]])
+def test_an_unreachable_database_is_one_clear_line_not_a_traceback(
+    tmp_path: Path, command: list[str]
+) -> None:
+    url = f"postgresql+psycopg://returnhub:s3cret-pw@127.0.0.1:{_free_port()}/returnhub"
+    result = _run(tmp_path, *command, RETURNHUB_DATABASE_URL=url)
+    assert result.returncode == 1, result.stderr
+    assert "cannot use the database" in result.stderr
+    assert "RETURNHUB_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr and "s3cret-pw" not in result.stderr + result.stdout

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvicorn
 from rich.console import Console
+from sqlalchemy import make_url
+from sqlalchemy.exc import OperationalError
 
 from returnhub.delivery.supervisor import WorkerProcess, worker_command
 from returnhub.domain.errors import DomainError
@@ -20,7 +22,29 @@ from returnhub.store.migrate import upgrade
 if TYPE_CHECKING:
     from returnhub.domain.rules import RuleSet
 
-app = typer.Typer(no_args_is_help=True, help="returnhub: the self-hosted returns hub.")
+
+class _Cli(typer.Typer):
+    """The command, answering a database it cannot reach with what to check, not a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except OperationalError as exc:
+            url = make_url(get_settings().database_url).render_as_string(hide_password=True)
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            err.print(
+                f"[red]cannot use the database[/red] {url}: {reason}\n"
+                "Check RETURNHUB_DATABASE_URL and that the database server is running."
+            )
+            sys.exit(1)
+
+
+# Tracebacks never print local variables: they can hold secrets and customers' data.
+app = _Cli(
+    no_args_is_help=True,
+    help="returnhub: the self-hosted returns hub.",
+    pretty_exceptions_show_locals=False,
+)
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
 app.add_typer(keys_app, name="keys")
 outbox_app = typer.Typer(no_args_is_help=True, help="Inspect and replay outbox jobs.")
