@@ -42,8 +42,7 @@ def test_943_matches_the_golden_file() -> None:
 
 def test_997_matches_the_golden_file() -> None:
     text = ack997.build(
-        groups=[ack997.AckGroup("RE", "17", (("944", "0001"),))],
-        accepted=True,
+        groups=[ack997.GroupAck("RE", "17", "A", (ack997.SetAck("944", "0001", "A"),))],
         sender=US,
         receiver=THEM,
         control_number=43,
@@ -77,7 +76,7 @@ def test_944_is_read() -> None:
     assert receipt.receipt_number == "WR-5521"
     assert receipt.complete is True
     assert receipt.items == (
-        receipt944.ReceiptItem("JKT-RAIN-NVY-M", 2, (receipt944.ReceiptException(1, "01", "DA"),)),
+        receipt944.ReceiptItem("JKT-RAIN-NVY-M", 2, (receipt944.ReceiptException(1, "01", "CC"),)),
         # No SK id: the VN id names the product before the UPC in W07-03.
         receipt944.ReceiptItem("TEE-BASIC-WHT-S", 1),
     )

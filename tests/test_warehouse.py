@@ -129,7 +129,7 @@ def receipt_944(
     reporting: str = "F",
     extra: str = "",
 ) -> str:
-    w13 = f"W13*{damaged}*EA*01**DA~\n" if damaged else ""
+    w13 = f"W13*{damaged}*EA*01**CC~\n" if damaged else ""
     body = [
         f"W17*{reporting}*20300116*WR-{control}*{ra_number}~\n",
         "N1*WH*Returns DC~\n",
@@ -208,8 +208,8 @@ def test_damaged_item_flags_with_a_note_and_the_same_944_twice_is_one_receipt(hu
     ra = hub.ra_of(ret)
     assert (ra["state"], ra["decision"]) == ("closed", "flag")
     assert ra["notes"] == [
-        f"RA {ret['number']}: flagged: JKT-RAIN-NVY-M: 1 damaged, condition not accepted. "
-        "Value at risk: 129.00 USD."
+        f"RA {ret['number']}: flagged: JKT-RAIN-NVY-M: 1 damaged (damage reason CC: case "
+        "crushing), condition not accepted. Value at risk: 129.00 USD."
     ]
     [discrepancy] = ra["decision_detail"]["discrepancies"]
     assert (discrepancy["kind"], discrepancy["units"]) == ("condition_not_accepted", 1)
