@@ -338,7 +338,7 @@ class ReceiptReused(ValueError):
             f"{what} (receipt {existing.public_id}, recorded {existing.created_at:%Y-%m-%d %H:%M}"
             f" UTC): {fix}; an identical resend is a duplicate, a changed one is refused"
         )
-        self.existing = existing
+        self.existing_id = existing.public_id
 
 
 def edi_condition(code: str, criteria: rec.Criteria) -> str:

@@ -287,7 +287,7 @@ def _record(ctx: Context, raw: bytes, content_type: str) -> JSONResponse:
                         "receipt_number",
                         "receipt_number_reused",
                         str(exc),
-                        {"receipt_id": exc.existing.public_id},
+                        {"receipt_id": exc.existing_id},
                     )
                 ],
             ) from None

@@ -34,7 +34,9 @@ class Asn:
 
 def _reference(qualifier: str, value: str) -> list[str]:
     """An N9: N9-02 holds 30 characters; a longer reference goes in N9-03 (45) instead."""
-    return ["N9", qualifier, value] if len(value) <= 30 else ["N9", qualifier, "", value[:45]]
+    if len(value) <= 30:
+        return ["N9", qualifier, value]
+    return ["N9", qualifier, "", value[:45].strip()]
 
 
 def body(asn: Asn, when: datetime, seps: Separators) -> list[list[str]]:
@@ -46,11 +48,12 @@ def body(asn: Asn, when: datetime, seps: Separators) -> list[list[str]]:
     segments: list[list[str]] = [
         # W06: reporting code N (new), depositor order number = RA, date, shipment id.
         ["W06", "N", asn.ra_number, date, asn.ra_number],
-        ["N1", "SF", clean(asn.customer_name, seps)[:60] or "CUSTOMER"],
-        _reference("RZ", clean(asn.return_number, seps)),
+        ["N1", "SF", clean(asn.customer_name, seps)[:60].strip() or "CUSTOMER"],
     ]
-    if asn.tracking_number:
-        segments.append(_reference("CN", clean(asn.tracking_number, seps)))
+    # An element may not be empty once cleaned: a reference or title of blanks is left out.
+    for qualifier, reference in (("RZ", asn.return_number), ("CN", asn.tracking_number)):
+        if value := clean(reference, seps):
+            segments.append(_reference(qualifier, value))
     segments += [
         ["G62", "10", date],
         # W27 is mandatory: transportation method (U: private parcel service) and carrier.
@@ -58,8 +61,8 @@ def body(asn: Asn, when: datetime, seps: Separators) -> list[list[str]]:
     ]
     for line in asn.lines:
         segments.append(["W04", str(line.quantity), "EA", "", "SK", clean(line.sku, seps)])
-        if line.title:
-            segments.append(["G69", clean(line.title, seps)[:45]])
+        if title := clean(line.title, seps)[:45].strip():
+            segments.append(["G69", title])
     segments.append(["W03", str(sum(line.quantity for line in asn.lines))])
     return segments
 
