@@ -197,9 +197,10 @@ def import_file(ctx: HandlerContext, path: Path) -> None:
 
 def _folder(inbound: Path, name: str) -> Path:
     """processed/ or rejected/, made when missing; anything else in its place (a file, a
-    link) is moved into it, rejected, so the folder can exist."""
+    dangling link) is moved into rejected/ so the folder can exist. A link to a folder is kept:
+    the scan writes there, it does not read from it."""
     target = inbound / name
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
+    if (target.exists() or target.is_symlink()) and not target.is_dir():
         aside = inbound / f".{name}.{os.getpid()}.aside"
         os.replace(target, aside)
         rejected = _folder(inbound, REJECTED)
