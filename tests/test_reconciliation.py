@@ -53,7 +53,9 @@ def decide(
 
 
 def test_the_shipped_criteria_file_loads() -> None:
-    assert CRITERIA.accepted_conditions == frozenset({"good", "new", "unopened"})
+    assert CRITERIA.accepted_conditions == frozenset(
+        {"good", "new", "unopened", "non_standard_container"}
+    )
     assert CRITERIA.condition("01") == "damaged"
     assert CRITERIA.condition("") == "good"
     assert CRITERIA.partial_wait_days == 3

@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
@@ -23,6 +25,7 @@ from returnhub.delivery.context import Handler, HandlerContext
 from returnhub.delivery.kinds import default_handlers
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.delivery.worker import Worker
+from returnhub.domain import reconciliation as rec
 from returnhub.services import warehouse as wh
 from returnhub.services.keys import create_key
 from returnhub.settings import Settings
@@ -31,6 +34,7 @@ from returnhub.store.migrate import upgrade
 from returnhub.store.tables import WarehouseReceipt
 from tests.conftest import AUTH, Clock
 from tests.factories import create_order, create_return
+from tests.x12_validator import x12_problems
 
 FIXTURES = Path(__file__).parent / "fixtures" / "edi"
 EDI = {"Content-Type": "application/edi-x12"}
@@ -128,13 +132,16 @@ def receipt_944(
     control: int = 17,
     reporting: str = "F",
     extra: str = "",
+    w13: Sequence[str] = (),
 ) -> str:
-    w13 = f"W13*{damaged}*EA*01**DA~\n" if damaged else ""
+    """A 944 for jackets; ``w13`` are the W13 exceptions of its W07."""
+    exceptions = [f"W13*{damaged}*EA*01**CC"] if damaged else []
+    exceptions += w13
     body = [
         f"W17*{reporting}*20300116*WR-{control}*{ra_number}~\n",
         "N1*WH*Returns DC~\n",
         f"W07*{jackets}*EA**SK*JKT-RAIN-NVY-M~\n",
-        w13,
+        *(f"{segment}~\n" for segment in exceptions),
         extra,
         f"W14*{jackets + (1 if extra else 0)}~\n",
     ]
@@ -208,8 +215,8 @@ def test_damaged_item_flags_with_a_note_and_the_same_944_twice_is_one_receipt(hu
     ra = hub.ra_of(ret)
     assert (ra["state"], ra["decision"]) == ("closed", "flag")
     assert ra["notes"] == [
-        f"RA {ret['number']}: flagged: JKT-RAIN-NVY-M: 1 damaged, condition not accepted. "
-        "Value at risk: 129.00 USD."
+        f"RA {ret['number']}: flagged: JKT-RAIN-NVY-M: 1 damaged (damage reason CC: case "
+        "crushing), condition not accepted. Value at risk: 129.00 USD."
     ]
     [discrepancy] = ra["decision_detail"]["discrepancies"]
     assert (discrepancy["kind"], discrepancy["units"]) == ("condition_not_accepted", 1)
@@ -453,3 +460,235 @@ def test_cli_transmit_and_import(tmp_path: Path) -> None:
     (tmp_path / "bad.edi").write_text(json.dumps({"ra_number": 1}))
     bad = run("import", str(tmp_path / "bad.edi"))
     assert bad.returncode == 1
+
+
+# --- X12 to the letter (issue 15) ------------------------------------------------------------
+
+
+def shipped_criteria() -> rec.Criteria:
+    return rec.Criteria.from_mapping(yaml.safe_load(wh.DEFAULT_CRITERIA.read_text()))
+
+
+def decide(document: str, expected: int = 2) -> rec.Decision:
+    """The decision the shipped criteria take on ``document`` for an RA of ``expected``
+    jackets at 129.00."""
+    criteria = shipped_criteria()
+    [receipt], _ = wh.receipts_from_edi(document, criteria)
+    return rec.reconcile(
+        [rec.ExpectedLine("JKT-RAIN-NVY-M", expected, 12900)],
+        [rec.ReceivedLine(x.sku, x.quantity, x.condition) for x in receipt.lines],
+        criteria,
+        complete=True,
+        first_received_at=datetime(2030, 1, 16, tzinfo=UTC),
+        now=datetime(2030, 1, 16, tzinfo=UTC),
+        currency="USD",
+    )
+
+
+@pytest.mark.parametrize(
+    ("jackets", "w13", "outcome", "messages", "at_risk"),
+    [
+        # 02 and 03 restate the W07 quantity's difference: counted once, never a condition.
+        (1, "W13*1*EA*02", "flag", ["JKT-RAIN-NVY-M: short by 1, expected 2, got 1"], 12900),
+        (3, "W13*1*EA*03", "flag", ["JKT-RAIN-NVY-M: over by 1, expected 2, got 3"], 0),
+        # Conditions, through the criteria and X12's defaults.
+        (2, "W13*2*EA*07", "process", [], 0),
+        (2, "W13*1*EA*06", "process", [], 0),
+        (
+            2,
+            "W13*1*EA*04",
+            "flag",
+            ["JKT-RAIN-NVY-M: 1 quality_problem, condition not accepted"],
+            12900,
+        ),
+        (
+            2,
+            "W13*1*EA*05",
+            "flag",
+            ["JKT-RAIN-NVY-M: 1 incorrect_product, condition not accepted"],
+            12900,
+        ),
+        (
+            2,
+            "W13*1*EA*99",
+            "flag",
+            ["JKT-RAIN-NVY-M: 1 receiving condition 99, condition not accepted"],
+            12900,
+        ),
+    ],
+)
+def test_w13_is_read_per_element_412(
+    jackets: int, w13: str, outcome: str, messages: list[str], at_risk: int
+) -> None:
+    decision = decide(receipt_944("RMA-1", jackets=jackets, w13=[w13]))
+    assert decision.outcome.value == outcome
+    assert [d.describe() for d in decision.discrepancies] == messages
+    assert decision.value_at_risk == at_risk
+
+
+def test_a_w13_short_flags_once_end_to_end(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    document = receipt_944(ret["number"], jackets=1, w13=["W13*1*EA*02"])
+    response = hub.client.post("/api/v1/warehouse/receipts", content=document, headers=EDI)
+    assert response.status_code == 202, response.text
+    hub.worker.drain()
+    ra = hub.ra_of(ret)
+    assert ra["notes"] == [
+        f"RA {ret['number']}: flagged: JKT-RAIN-NVY-M: short by 1, expected 2, got 1. "
+        "Value at risk: 129.00 USD."
+    ]
+    assert ra["decision_detail"]["value_at_risk"] == 12900
+    assert [(x["quantity"], x["condition"]) for x in ra["receipts"][0]["lines"]] == [(1, "good")]
+
+
+def written(hub: Hub, prefix: str) -> list[str]:
+    """The files we wrote to the outbound folder, each valid 4010 to an independent reader."""
+    texts = [p.read_text() for p in sorted(hub.outbound.glob(f"{prefix}_*.edi"))]
+    for text in texts:
+        assert x12_problems(text) == []
+    return texts
+
+
+def test_a_refused_944_gets_a_997_rejecting_it_over_the_api(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    bad = receipt_944(ret["number"]).replace("SE*6*0001", "SE*9*0001")
+    response = hub.client.post("/api/v1/warehouse/receipts", content=bad, headers=EDI)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["segment"], error["segment_position"]) == ("SE", 8)
+    hub.worker.drain()
+    assert len(written(hub, "943")) == 1
+    [ack] = written(hub, "997")
+    assert "AK1*RE*17~\nAK2*944*0001~\nAK5*R*4~\nAK9*R*1*1*0~" in ack
+    assert "*ZZ*WAREHOUSE3PL   *" in ack.split("~")[0]
+    assert hub.receipts() == 0
+
+
+def test_junk_quantities_are_422_naming_the_element(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    for junk in ("1e30", "inf", "nan", "-1", "abc", "1.5", "99999999", ""):
+        document = receipt_944(ret["number"]).replace("W07*2*EA", f"W07*{junk}*EA")
+        response = hub.client.post("/api/v1/warehouse/receipts", content=document, headers=EDI)
+        assert response.status_code == 422, (junk, response.text)
+        [error] = response.json()["errors"]
+        assert (error["segment"], error["segment_position"], error["element_position"]) == (
+            "W07",
+            6,
+            1,
+        )
+    big = hub.client.post(
+        "/api/v1/warehouse/receipts",
+        json={"ra_number": ret["number"], "lines": [{"sku": "A", "quantity": 1e30}]},
+    )
+    assert big.status_code == 422
+    assert hub.receipts() == 0
+
+
+def test_a_different_944_reusing_control_numbers_is_refused(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    first = hub.client.post(
+        "/api/v1/warehouse/receipts", content=receipt_944(ret["number"]), headers=EDI
+    )
+    assert first.status_code == 202
+    receipt_id = first.json()["receipts"][0]["id"]
+    # The same control numbers (ISA13 17, GS06 17, ST02 0001) on another receipt.
+    other = receipt_944(ret["number"], jackets=1)
+    refused = hub.client.post("/api/v1/warehouse/receipts", content=other, headers=EDI)
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["message"].startswith(
+        "segment 3 (ST): the control numbers ISA13 000000017, GS06 17, ST02 0001 from "
+        f"WAREHOUSE3PL were already used by a different 944 (receipt {receipt_id}, recorded "
+    )
+    # An identical resend, even with other line endings, is the same receipt.
+    again = hub.client.post(
+        "/api/v1/warehouse/receipts",
+        content=receipt_944(ret["number"]).replace("~\n", "~\r\n"),
+        headers=EDI,
+    )
+    assert again.status_code == 200
+    assert again.json()["receipts"][0] == {**first.json()["receipts"][0], "duplicate": True}
+    hub.worker.drain()
+    assert hub.receipts() == 1
+    acks = written(hub, "997")
+    assert ["AK5*A~" in a for a in acks].count(True) >= 1
+    [rejection] = [a for a in acks if "AK5*R" in a]
+    assert "AK2*944*0001~\nAK5*R*7~\nAK9*R*1*1*0~" in rejection
+
+
+def test_a_json_receipt_number_reused_for_other_lines_is_409(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    body = {"ra_number": ret["number"], "receipt_number": "R-1", "complete": False}
+    one = {"sku": "JKT-RAIN-NVY-M", "quantity": 1}
+    first = hub.client.post("/api/v1/warehouse/receipts", json={**body, "lines": [one]})
+    assert first.status_code == 202
+    same = hub.client.post("/api/v1/warehouse/receipts", json={**body, "lines": [one]})
+    assert (same.status_code, same.json()["receipts"][0]["duplicate"]) == (200, True)
+    two = {**one, "quantity": 2}
+    other = hub.client.post("/api/v1/warehouse/receipts", json={**body, "lines": [two]})
+    assert other.status_code == 409
+    [error] = other.json()["errors"]
+    assert (error["field"], error["code"], error["receipt_id"]) == (
+        "receipt_number",
+        "receipt_number_reused",
+        first.json()["receipts"][0]["id"],
+    )
+
+
+def test_a_json_condition_name_longer_than_a_code_is_kept(hub: Hub) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    response = hub.client.post(
+        "/api/v1/warehouse/receipts",
+        json={
+            "ra_number": ret["number"],
+            "lines": [{"sku": "JKT-RAIN-NVY-M", "quantity": 2, "condition": "like-new-with-tags"}],
+        },
+    )
+    assert response.status_code == 202, response.text
+    [line] = response.json()["receipts"][0]["lines"]
+    assert (line["condition"], line["condition_code"]) == ("like-new-with-tags", "")
+
+
+def test_the_inbound_folder_isolates_every_file(hub: Hub, tmp_path: Path) -> None:
+    ret = hub.authorized_return()
+    hub.worker.drain()
+    inbound = hub.inbound
+    inbound.mkdir(parents=True, exist_ok=True)
+    good = receipt_944(ret["number"], control=30)
+    (inbound / "a_overflow.edi").write_text(good.replace("W07*2*EA", "W07*inf*EA"))
+    (inbound / "b_wrong_count.edi").write_text(good.replace("SE*6*", "SE*7*"))
+    with (inbound / "c_huge.edi").open("wb") as huge:
+        huge.truncate(wh.MAX_DOCUMENT_BYTES + 1)  # sparse: the scan must refuse it unread
+    outside = tmp_path / "secret.edi"
+    outside.write_text(good)
+    (inbound / "d_link.edi").symlink_to(outside)
+    os.mkfifo(inbound / "e_fifo.edi")
+    (inbound / "rejected").write_text("a plain file where the scan keeps its folder")
+    (inbound / "z_receipt.edi").write_text(good)
+    hub.clock.advance(seconds=hub.settings.warehouse_scan_seconds + 1)
+    hub.worker.drain()
+
+    assert hub.state(ret) == "processed"
+    assert sorted(p.name for p in (inbound / "processed").iterdir()) == ["z_receipt.edi"]
+    rejected = inbound / "rejected"
+    reasons = {
+        p.name.removesuffix(".error.txt"): p.read_text().strip()
+        for p in rejected.glob("*.error.txt")
+    }
+    assert reasons["a_overflow.edi"].startswith("segment 6 (W07): W0701 'inf' is not a quantity")
+    assert reasons["b_wrong_count.edi"].startswith("segment 8 (SE): SE01 says 7 segments")
+    assert reasons["c_huge.edi"].endswith(f"at most {wh.MAX_DOCUMENT_BYTES} bytes")
+    assert reasons["d_link.edi"].startswith("a symbolic link")
+    assert reasons["e_fifo.edi"].startswith("not a regular file")
+    assert reasons["rejected"].startswith("was in the place of the rejected/ folder")
+    assert (rejected / "d_link.edi").is_symlink() and outside.read_text() == good
+    # The two 944s with a readable envelope were answered with a 997 rejecting them.
+    acks = written(hub, "997")
+    assert sorted(a.count("AK5*R") for a in acks) == [0, 1, 1]
+    assert sum("AK5*R*4~" in a for a in acks) == 1

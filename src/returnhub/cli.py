@@ -453,6 +453,8 @@ def warehouse_import(
                 for r, created in results
             ]
     except X12Error as exc:
+        with db.write() as session:
+            wh.refuse_edi(session, text, exc, settings)
         err.print(f"[red]invalid EDI:[/red] {exc.detail}")
         raise typer.Exit(1) from None
     except (ValueError, KeyError, TypeError) as exc:

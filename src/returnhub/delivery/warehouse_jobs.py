@@ -3,11 +3,13 @@ its own transaction, plus the file moves (943/997 out, 944 in) and the Loop call
 
 from __future__ import annotations
 
-import shutil
+import os
+import stat
 from datetime import datetime
 from pathlib import Path
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 
 from returnhub.connectors.edi.x12 import X12Error
 from returnhub.connectors.loop.client import LoopClient
@@ -93,13 +95,10 @@ def loop_note(ctx: HandlerContext, job: ClaimedJob) -> None:
 
 
 def ack(ctx: HandlerContext, job: ClaimedJob) -> None:
-    text = str(job.payload["document"])
     sender = (ctx.settings.edi_sender_qualifier, ctx.settings.edi_sender_id)
     with ctx.db.write() as session:
         control = wh.next_control_number(session, f"isa:{sender[0]}:{sender[1]}")
-        document = wh.build_ack(
-            text, ctx.settings, control, ctx.clock(), bool(job.payload["accepted"])
-        )
+        document = wh.build_ack(job.payload, ctx.settings, control, ctx.clock())
         # Numbered and written in one transaction: a crash after the write re-runs with a new
         # number, and a duplicate 997 is harmless to the 3PL (unlike a duplicate ASN).
         wh.write_atomically(
@@ -107,40 +106,123 @@ def ack(ctx: HandlerContext, job: ClaimedJob) -> None:
         )
 
 
+# Folders the scan keeps inside the inbound folder; never read as documents.
+PROCESSED, REJECTED = "processed", "rejected"
+
+
+class Unreadable(Exception):
+    """A file the scan will not read (not a regular file, too large); moved to rejected/."""
+
+
 def scan_inbound(ctx: HandlerContext, job: ClaimedJob) -> None:
     """Import every file in the inbound folder, then move it to processed/ or rejected/ (with
-    the reason beside it). A file imported but not yet moved when we crash is imported again
-    on the next scan and found to be a duplicate."""
+    the reason beside it). Each file stands alone: whatever is wrong with one moves it to
+    rejected/ and the scan goes on. A file imported but not yet moved when we crash is
+    imported again on the next scan and found to be a duplicate."""
     inbound = Path(ctx.settings.warehouse_inbound_dir)
     if inbound.is_dir():
-        for path in sorted(p for p in inbound.iterdir() if p.is_file()):
-            if path.name.startswith(".") or path.suffix in (".tmp", ".part"):
+        for folder in (PROCESSED, REJECTED):
+            try:
+                _folder(inbound, folder)
+            except OSError:
+                log.exception("edi_folder_failed", folder=folder)
+        with os.scandir(inbound) as entries:
+            # Links are listed (and rejected unread), directories are not.
+            names = sorted(e.name for e in entries if not e.is_dir(follow_symlinks=False))
+        for name in names:
+            if (
+                name in (PROCESSED, REJECTED)
+                or name.startswith(".")
+                or name.endswith((".tmp", ".part"))
+            ):
                 continue
-            import_file(ctx, path)
+            import_file(ctx, inbound / name)
     with ctx.db.write() as session:
         if wh.awaiting_receipts(session):
             wh.schedule_scan(session, ctx.settings, ctx.clock())
 
 
-def import_file(ctx: HandlerContext, path: Path) -> None:
-    text = path.read_text(encoding="utf-8", errors="replace")
+def read_document(path: Path, limit: int = wh.MAX_DOCUMENT_BYTES) -> str:
+    """A regular file's text, at most ``limit`` bytes. Opened without following a symbolic
+    link (a link could lead out of the folder) and without blocking on a FIFO; checked on the
+    open descriptor, so a file swapped after the check is not read either."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        with ctx.db.write() as session:
-            results = wh.import_edi(session, text, ctx.settings, ctx.clock())
-    except X12Error as exc:
-        log.warning("edi_rejected", file=path.name, error=exc.detail)
-        _move(path, "rejected", exc.detail)
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if path.is_symlink():
+            raise Unreadable(
+                "a symbolic link: only regular files inside the inbound folder are read"
+            ) from None
+        raise Unreadable(f"cannot be opened: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise Unreadable("not a regular file: only regular files are read")
+        if info.st_size > limit:
+            raise Unreadable(f"{info.st_size} bytes; a receipt may have at most {limit} bytes")
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise Unreadable(f"more than {limit} bytes; a receipt may have at most {limit} bytes")
+    return raw.decode("utf-8", errors="replace")
+
+
+def import_file(ctx: HandlerContext, path: Path) -> None:
+    """One inbound file, isolated: a database that cannot be reached stops the scan (the
+    job is retried and the file stays); anything else about this file rejects it alone."""
+    try:
+        text = read_document(path)
+        try:
+            with ctx.db.write() as session:
+                results = wh.import_edi(session, text, ctx.settings, ctx.clock())
+        except X12Error as exc:
+            with ctx.db.write() as session:
+                wh.refuse_edi(session, text, exc, ctx.settings)
+            raise
+    except (Unreadable, X12Error) as exc:
+        reason = exc.detail if isinstance(exc, X12Error) else str(exc)
+        log.warning("edi_rejected", file=path.name, error=reason)
+        _move(path, REJECTED, reason)
+        return
+    except DBAPIError:
+        raise
+    except Exception as exc:
+        # Our bug, not the 3PL's: keep the traceback in the log, the file out of the way.
+        log.exception("edi_import_failed", file=path.name)
+        _move(path, REJECTED, f"could not be imported ({type(exc).__name__}: {exc})")
         return
     log.info("edi_imported", file=path.name, receipts=[r.public_id for r, _ in results])
-    _move(path, "processed", None)
+    _move(path, PROCESSED, None)
+
+
+def _folder(inbound: Path, name: str) -> Path:
+    """processed/ or rejected/, made when missing; anything else in its place (a file, a
+    dangling link) is moved into rejected/ so the folder can exist. A link to a folder is kept:
+    the scan writes there, it does not read from it."""
+    target = inbound / name
+    if (target.exists() or target.is_symlink()) and not target.is_dir():
+        aside = inbound / f".{name}.{os.getpid()}.aside"
+        os.replace(target, aside)
+        rejected = _folder(inbound, REJECTED)
+        os.replace(aside, rejected / name)
+        (rejected / f"{name}.error.txt").write_text(
+            f"was in the place of the {name}/ folder the inbound scan keeps; moved here\n",
+            encoding="utf-8",
+        )
+        log.warning("edi_folder_taken", file=name)
+    target.mkdir(exist_ok=True)
+    return target
 
 
 def _move(path: Path, folder: str, error: str | None) -> None:
-    target = path.parent / folder
-    target.mkdir(exist_ok=True)
-    shutil.move(str(path), str(target / path.name))
-    if error is not None:
-        (target / f"{path.name}.error.txt").write_text(error + "\n", encoding="utf-8")
+    try:
+        target = _folder(path.parent, folder)
+        os.replace(path, target / path.name)
+        if error is not None:
+            (target / f"{path.name}.error.txt").write_text(error + "\n", encoding="utf-8")
+    except OSError:
+        # The file stays where it is and is tried again on the next scan; the others go on.
+        log.exception("edi_move_failed", file=path.name, folder=folder)
 
 
 def handlers() -> dict[str, Handler]:

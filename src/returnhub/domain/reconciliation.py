@@ -115,6 +115,7 @@ class ReceivedLine:
     sku: str
     quantity: int
     condition: str  # already the merchant's name (see Criteria.condition)
+    reason: str = ""  # why, as the warehouse said it (e.g. a 944's W13-05 damage reason)
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class Discrepancy:
     value_at_risk: int
     flags: bool
     condition: str = ""
+    reasons: tuple[str, ...] = ()
 
     def describe(self) -> str:
         if self.kind is Kind.MISSING:
@@ -142,7 +144,8 @@ class Discrepancy:
         elif self.kind is Kind.UNEXPECTED_SKU:
             text = f"{self.sku}: not on the RA, {self.received} received"
         else:
-            text = f"{self.sku}: {self.units} {self.condition}, condition not accepted"
+            why = f" ({'; '.join(self.reasons)})" if self.reasons else ""
+            text = f"{self.sku}: {self.units} {self.condition}{why}, condition not accepted"
         return text if self.flags else f"{text} (within criteria)"
 
     def as_dict(self) -> dict[str, Any]:
@@ -153,6 +156,7 @@ class Discrepancy:
             "received": self.received,
             "units": self.units,
             "condition": self.condition,
+            "reasons": list(self.reasons),
             "value_at_risk": self.value_at_risk,
             "flags": self.flags,
             "message": self.describe(),
@@ -188,11 +192,14 @@ def compare(
         price.setdefault(line.sku, line.unit_price)
     got: dict[str, int] = {}
     bad: dict[tuple[str, str], int] = {}
+    reasons: dict[tuple[str, str], dict[str, None]] = {}
     accepted = criteria.accepted_conditions
     for r in received:
         got[r.sku] = got.get(r.sku, 0) + r.quantity
         if r.condition not in accepted:
             bad[(r.sku, r.condition)] = bad.get((r.sku, r.condition), 0) + r.quantity
+            if r.reason:
+                reasons.setdefault((r.sku, r.condition), {})[r.reason] = None
     flag_on = criteria.flag_on
     out: list[Discrepancy] = []
     for sku, n in want.items():
@@ -224,6 +231,7 @@ def compare(
                 at_risk,
                 Kind.CONDITION_NOT_ACCEPTED in flag_on,
                 condition,
+                tuple(reasons.get((sku, condition), {})),
             )
         )
     return out

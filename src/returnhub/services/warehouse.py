@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from returnhub.connectors.edi import ack997, asn943, receipt944
-from returnhub.connectors.edi.x12 import Party, parse
+from returnhub.connectors.edi.x12 import Party, X12Error, envelope
 from returnhub.delivery import outbox
 from returnhub.domain import reconciliation as rec
 from returnhub.domain.errors import Conflict, FieldError, NotFound
@@ -60,6 +60,8 @@ ACK_JOB = "warehouse.ack_997"
 SCAN_JOB = "warehouse.scan_inbound"
 ACTOR = "warehouse"
 DEFAULT_CRITERIA = Path(__file__).resolve().parent.parent / "warehouse" / "criteria.yaml"
+# The largest receipt document read, over the API and from the inbound folder alike.
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 
 
 class RaState(StrEnum):
@@ -289,6 +291,17 @@ class ReceiptLineIn:
 
 
 @dataclass(frozen=True)
+class EdiSet:
+    """Where a receipt read from a 944 lies in its interchange."""
+
+    group_control: str
+    transaction_control: str
+    position: int  # of its ST, from ISA = 1
+    sender_id: str
+    interchange_control: str
+
+
+@dataclass(frozen=True)
 class ReceiptIn:
     ra_number: str
     lines: Sequence[ReceiptLineIn]
@@ -297,43 +310,99 @@ class ReceiptIn:
     source: str
     document: str
     dedupe_key: str
+    # The content a resend under the same ``dedupe_key`` must match to be a duplicate.
+    fingerprint: str = ""
+    edi: EdiSet | None = None
 
 
-def receipts_from_edi(text: str, criteria: rec.Criteria) -> tuple[list[ReceiptIn], str]:
-    """The receipts in a 944 interchange and the key of its 997 acknowledgement; raises
-    X12Error (with the segment position) for anything invalid."""
-    interchange, found = receipt944.read(text)
-    out: list[ReceiptIn] = []
-    for r in found:
-        lines: list[ReceiptLineIn] = []
-        for item in r.items:
-            good = item.quantity - sum(e.quantity for e in item.exceptions)
-            if good:
-                lines.append(ReceiptLineIn(item.sku, good, criteria.default_condition))
-            for e in item.exceptions:
-                lines.append(
-                    ReceiptLineIn(
-                        item.sku,
-                        e.quantity,
-                        criteria.condition(e.condition_code),
-                        e.condition_code,
-                        e.damage_code,
-                    )
+class ReceiptReused(ValueError):
+    """Another receipt was recorded under the same identity (control numbers, or RA and
+    receipt number) with different content."""
+
+    def __init__(self, data: ReceiptIn, existing: WarehouseReceipt) -> None:
+        if data.edi is not None:
+            e = data.edi
+            what = (
+                f"the control numbers ISA13 {e.interchange_control}, GS06 {e.group_control}, "
+                f"ST02 {e.transaction_control} from {e.sender_id} were already used by a "
+                "different 944"
+            )
+            fix = "send this receipt under new control numbers"
+        else:
+            what = (
+                f"receipt number {data.receipt_number!r} of RA {data.ra_number} was already "
+                "used by a different receipt"
+            )
+            fix = "give this receipt its own receipt_number"
+        super().__init__(
+            f"{what} (receipt {existing.public_id}, recorded {existing.created_at:%Y-%m-%d %H:%M}"
+            f" UTC): {fix}; an identical resend is a duplicate, a changed one is refused"
+        )
+        self.existing_id = existing.public_id
+
+
+def edi_condition(code: str, criteria: rec.Criteria) -> str:
+    """The merchant's name for a W13 receiving condition code (element 412): their criteria
+    first, then X12's meaning (07, good condition, is the criteria's default condition)."""
+    if code in criteria.condition_codes:
+        return criteria.condition_codes[code]
+    if code == receipt944.GOOD_CONDITION:
+        return criteria.default_condition
+    return receipt944.CONDITION_NAMES.get(code) or f"receiving condition {code}"
+
+
+def _lines_of(item: receipt944.ReceiptItem, criteria: rec.Criteria) -> list[ReceiptLineIn]:
+    """W07-01 is what arrived, counted once: quantity exceptions (W13-03 02 short, 03 over)
+    add no line, conditions split the W07 units."""
+    conditions = [e for e in item.exceptions if not e.is_quantity]
+    lines: list[ReceiptLineIn] = []
+    good = item.quantity - sum(e.quantity for e in conditions)
+    if good:
+        lines.append(ReceiptLineIn(item.sku, good, criteria.default_condition))
+    for e in conditions:
+        if e.quantity:
+            lines.append(
+                ReceiptLineIn(
+                    item.sku,
+                    e.quantity,
+                    edi_condition(e.condition_code, criteria),
+                    e.condition_code,
+                    e.damage_code,
                 )
+            )
+    return lines
+
+
+def receipts_from_edi(text: str, criteria: rec.Criteria) -> tuple[list[ReceiptIn], list[X12Error]]:
+    """The receipts in a 944 interchange and what it departs from the standard in (tolerated);
+    raises X12Error (with the segment position) for anything invalid."""
+    _, found = receipt944.read(text)
+    out: list[ReceiptIn] = []
+    notes: list[X12Error] = []
+    for r in found:
         identity = f"944|{r.sender_id}|{r.interchange_control}|{r.group_control}|"
         identity += r.transaction_control
         out.append(
             ReceiptIn(
                 ra_number=r.ra_number,
-                lines=lines,
+                lines=[line for item in r.items for line in _lines_of(item, criteria)],
                 complete=r.complete,
                 receipt_number=r.receipt_number,
                 source="edi",
                 document=text,
                 dedupe_key=hashlib.sha256(identity.encode()).hexdigest(),
+                fingerprint=r.fingerprint,
+                edi=EdiSet(
+                    r.group_control,
+                    r.transaction_control,
+                    r.position,
+                    r.sender_id,
+                    r.interchange_control,
+                ),
             )
         )
-    return out, f"{interchange.sender_id}|{interchange.control_number}"
+        notes += r.notes
+    return out, notes
 
 
 def receipt_from_json(body: dict[str, Any], criteria: rec.Criteria) -> ReceiptIn:
@@ -344,45 +413,80 @@ def receipt_from_json(body: dict[str, Any], criteria: rec.Criteria) -> ReceiptIn
         if number
         else "json|" + json.dumps(body, sort_keys=True, separators=(",", ":"))
     )
-    return ReceiptIn(
-        ra_number=str(body["ra_number"]),
-        lines=[
+    document = json.dumps(body, sort_keys=True)
+    lines: list[ReceiptLineIn] = []
+    for line in body["lines"]:
+        given = str(line.get("condition") or "")
+        lines.append(
             ReceiptLineIn(
                 str(line["sku"]),
                 int(line["quantity"]),
-                criteria.condition(str(line.get("condition") or "")),
-                str(line.get("condition") or ""),
+                criteria.condition(given),
+                # Only a code the criteria map is a 3PL's condition code; a name is not.
+                given if given in criteria.condition_codes else "",
             )
-            for line in body["lines"]
-        ],
+        )
+    return ReceiptIn(
+        ra_number=str(body["ra_number"]),
+        lines=lines,
         complete=bool(body.get("complete", True)),
         receipt_number=number,
         source="json",
-        document=json.dumps(body, sort_keys=True),
+        document=document,
         dedupe_key=hashlib.sha256(identity.encode()).hexdigest(),
+        fingerprint=hashlib.sha256(document.encode()).hexdigest(),
     )
 
 
 def import_edi(
     session: Session, text: str, settings: Settings, now: datetime
 ) -> list[tuple[WarehouseReceipt, bool]]:
-    """Record every 944 of an interchange (all or nothing) and queue its 997."""
-    found, ack_key = receipts_from_edi(text, load_criteria(settings))
-    results = [record_receipt(session, r, now) for r in found]
+    """Record every 944 of an interchange (all or nothing) and queue its 997. Raises X12Error
+    for a document refused; :func:`refuse_edi` then acknowledges it."""
+    found, notes = receipts_from_edi(text, load_criteria(settings))
+    results: list[tuple[WarehouseReceipt, bool]] = []
+    for data in found:
+        try:
+            results.append(record_receipt(session, data, now))
+        except ReceiptReused as exc:
+            assert data.edi is not None
+            raise X12Error(str(exc), data.edi.position, "ST", set_code="7") from None
     if settings.warehouse_adapter == "edi":
-        enqueue_ack(session, ack_key, text, accepted=True)
+        enqueue_ack(session, text, notes=notes)
     return results
+
+
+def refuse_edi(session: Session, text: str, error: X12Error, settings: Settings) -> bool:
+    """Queue the 997 rejecting a document refused by :func:`import_edi` (in its own
+    transaction: the import's was rolled back). False when no 997 can be addressed."""
+    if settings.warehouse_adapter != "edi":
+        return False
+    return enqueue_ack(session, text, errors=[error])
+
+
+def _stored_fingerprint(existing: WarehouseReceipt, data: ReceiptIn) -> str:
+    if data.edi is None:
+        return hashlib.sha256(existing.document.encode()).hexdigest()
+    tx = receipt944.find(existing.document, data.edi.group_control, data.edi.transaction_control)
+    return receipt944.fingerprint(tx) if tx is not None else ""
+
+
+def _same_or_refused(existing: WarehouseReceipt, data: ReceiptIn) -> WarehouseReceipt:
+    if data.fingerprint and _stored_fingerprint(existing, data) != data.fingerprint:
+        raise ReceiptReused(data, existing)
+    return existing
 
 
 def record_receipt(
     session: Session, data: ReceiptIn, now: datetime
 ) -> tuple[WarehouseReceipt, bool]:
-    """Store a receipt once (True) or find the copy stored before (False)."""
+    """Store a receipt once (True) or find the identical copy stored before (False); raises
+    ReceiptReused for a different receipt under the same identity."""
     existing = session.scalar(
         select(WarehouseReceipt).where(WarehouseReceipt.dedupe_key == data.dedupe_key)
     )
     if existing is not None:
-        return existing, False
+        return _same_or_refused(existing, data), False
     receipt = WarehouseReceipt(
         public_id=new_id(Prefix.RECEIPT),
         ra_number=data.ra_number,
@@ -415,7 +519,7 @@ def record_receipt(
             select(WarehouseReceipt).where(WarehouseReceipt.dedupe_key == data.dedupe_key)
         )
         assert existing is not None
-        return existing, False
+        return _same_or_refused(existing, data), False
     ra_id = session.scalar(
         select(ReturnAuthorization.public_id).where(ReturnAuthorization.number == data.ra_number)
     )
@@ -482,7 +586,15 @@ def reconcile_ra(
     ).all()
     decision = rec.reconcile(
         [rec.ExpectedLine(line.sku, line.quantity, line.unit_price) for line in ra.lines],
-        [rec.ReceivedLine(line.sku, line.quantity, line.condition) for line in received],
+        [
+            rec.ReceivedLine(
+                line.sku,
+                line.quantity,
+                line.condition,
+                receipt944.damage_reason(line.damage_code),
+            )
+            for line in received
+        ],
         criteria,
         complete=ra.receipt_complete,
         first_received_at=ra.first_received_at,
@@ -643,32 +755,51 @@ def awaiting_receipts(session: Session) -> int:
     )
 
 
-def enqueue_ack(session: Session, key: str, text: str, accepted: bool) -> bool:
-    """One 997 per 944 interchange (``key`` = sender|ISA13)."""
+def enqueue_ack(
+    session: Session,
+    text: str,
+    *,
+    errors: Sequence[X12Error] = (),
+    notes: Sequence[X12Error] = (),
+) -> bool:
+    """The 997 for a 944 interchange: accepted, accepted with ``notes`` or rejected for
+    ``errors``. One per document (sender, ISA13 and content): a different document reusing the
+    control numbers gets its own. False when the envelope cannot be read (nobody to answer)
+    or the interchange holds only acknowledgments."""
+    env = envelope(text)
+    if env is None:
+        return False
+    groups = ack997.plan(env, errors, notes)
+    if not groups:
+        return False
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return outbox.enqueue(
         session,
         ACK_JOB,
-        {"document": text, "accepted": accepted},
+        {
+            "receiver": [env.sender_qualifier, env.sender_id],
+            "groups": [group.as_dict() for group in groups],
+        },
         lock_key="warehouse:ack",
-        dedupe_key=f"{ACK_JOB}:{key}",
+        dedupe_key=f"{ACK_JOB}:{env.sender_id}|{env.control_number}|{digest}",
     )
 
 
-def build_ack(text: str, settings: Settings, control: int, now: datetime, accepted: bool) -> str:
-    interchange = parse(text)
+def build_ack(payload: dict[str, Any], settings: Settings, control: int, now: datetime) -> str:
+    if "groups" in payload:
+        groups = [ack997.GroupAck.from_dict(g) for g in payload["groups"]]
+        qualifier, receiver_id = (str(v) for v in payload["receiver"])
+    else:
+        # A job queued before 997s carried their plan: it acknowledged an accepted document.
+        env = envelope(str(payload["document"]))
+        assert env is not None
+        groups = ack997.plan(env, [])
+        qualifier, receiver_id = env.sender_qualifier, env.sender_id
     sender, _ = parties(settings)
     return ack997.build(
-        groups=[
-            ack997.AckGroup(
-                g.functional_id,
-                g.control_number,
-                tuple((tx.code, tx.control_number) for tx in g.transactions),
-            )
-            for g in interchange.groups
-        ],
-        accepted=accepted,
+        groups=groups,
         sender=sender,
-        receiver=Party(interchange.sender_qualifier, interchange.sender_id),
+        receiver=Party(qualifier, receiver_id),
         control_number=control,
         when=now,
     )

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from returnhub.api.deps import Context, require
 from returnhub.api.pagination import Cursor, Limit, decode_cursor, next_cursor
 from returnhub.connectors.edi.x12 import X12Error
-from returnhub.domain.errors import FieldError, InvalidInput
+from returnhub.domain.errors import Conflict, FieldError, InvalidInput
 from returnhub.services import warehouse as wh
 from returnhub.services.keys import Principal, Scope
 from returnhub.store.tables import ReturnAuthorization, WarehouseReceipt
@@ -24,7 +24,7 @@ WarehouseReader = Annotated[
 ]
 Transmitter = Annotated[Principal, Depends(require(Scope.AGENT, Scope.WAREHOUSE))]
 WarehouseOnly = Annotated[Principal, Depends(require(Scope.WAREHOUSE))]
-MAX_RECEIPT_BYTES = 5 * 1024 * 1024
+MAX_RECEIPT_BYTES = wh.MAX_DOCUMENT_BYTES
 
 
 class Strict(BaseModel):
@@ -226,8 +226,10 @@ def get_receipt(receipt_id: str, ctx: Context, _: WarehouseReader) -> ReceiptOut
     description="`Content-Type: application/edi-x12` or `text/plain`: a 944 interchange. "
     "`application/json`: `{ra_number, receipt_number?, complete?, lines: [{sku, quantity, "
     "condition}]}`. 202 when recorded (a receipt for an unknown RA is *parked*, with its "
-    "error), 200 when every receipt was recorded before, 422 naming the segment position of "
-    "invalid EDI; nothing is applied from an invalid document.",
+    "error), 200 when every receipt was recorded before (an identical resend), 422 naming the "
+    "segment and element position of invalid EDI (a 997 rejecting it is queued too), 409 when "
+    "a JSON receipt_number was used by a different receipt; nothing is applied from an invalid "
+    f"document. At most {wh.MAX_DOCUMENT_BYTES} bytes.",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -240,12 +242,18 @@ def get_receipt(receipt_id: str, ctx: Context, _: WarehouseReader) -> ReceiptOut
     },
 )
 async def post_receipts(request: Request, ctx: Context, _: WarehouseOnly) -> JSONResponse:
-    raw = await request.body()
-    if len(raw) > MAX_RECEIPT_BYTES:
-        raise InvalidInput(
-            "too large",
-            [FieldError("body", "too_large", f"at most {MAX_RECEIPT_BYTES} bytes per request")],
-        )
+    # Read no further than the limit: a huge body is refused without being held in memory.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_RECEIPT_BYTES:
+            raise InvalidInput(
+                "too large",
+                [FieldError("body", "too_large", f"at most {MAX_RECEIPT_BYTES} bytes per request")],
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     return _record(ctx, raw, content_type)
 
@@ -264,12 +272,25 @@ def _record(ctx: Context, raw: bytes, content_type: str) -> JSONResponse:
                 ],
             ) from None
         criteria = wh.load_criteria(ctx.settings)
-        with ctx.db.write() as session:
-            receipt, created = wh.record_receipt(
-                session, wh.receipt_from_json(body.model_dump(), criteria), now
-            )
-            results = [(receipt, created)]
-            payload = ReceiptsAccepted(receipts=[_receipt_out(receipt, not created)])
+        try:
+            with ctx.db.write() as session:
+                receipt, created = wh.record_receipt(
+                    session, wh.receipt_from_json(body.model_dump(), criteria), now
+                )
+                results = [(receipt, created)]
+                payload = ReceiptsAccepted(receipts=[_receipt_out(receipt, not created)])
+        except wh.ReceiptReused as exc:
+            raise Conflict(
+                "receipt number reused",
+                [
+                    FieldError(
+                        "receipt_number",
+                        "receipt_number_reused",
+                        str(exc),
+                        {"receipt_id": exc.existing_id},
+                    )
+                ],
+            ) from None
     elif content_type in ("application/edi-x12", "text/plain", "application/edi"):
         text = raw.decode("utf-8", errors="replace")
         try:
@@ -279,6 +300,11 @@ def _record(ctx: Context, raw: bytes, content_type: str) -> JSONResponse:
                     receipts=[_receipt_out(r, not created) for r, created in results]
                 )
         except X12Error as exc:
+            with ctx.db.write() as session:
+                wh.refuse_edi(session, text, exc, ctx.settings)
+            where: dict[str, Any] = {"segment_position": exc.position, "segment": exc.segment}
+            if exc.element:
+                where["element_position"] = exc.element
             raise InvalidInput(
                 "invalid EDI",
                 [
@@ -286,7 +312,7 @@ def _record(ctx: Context, raw: bytes, content_type: str) -> JSONResponse:
                         "body",
                         "invalid_edi",
                         exc.detail,
-                        {"segment_position": exc.position, "segment": exc.segment},
+                        where,
                     )
                 ],
             ) from None

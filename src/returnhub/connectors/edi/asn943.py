@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from returnhub.connectors.edi.x12 import Party, Separators, write
+from returnhub.connectors.edi.x12 import Party, Separators, clean, write
 
 FUNCTIONAL_ID = "AR"
 
@@ -32,30 +32,37 @@ class Asn:
     lines: Sequence[AsnLine]
 
 
-def _clean(value: str, seps: Separators) -> str:
-    """X12 data may not contain a separator; replace them rather than refuse a product title."""
-    for ch in (seps.element, seps.component, seps.segment, "\r", "\n"):
-        value = value.replace(ch, " ")
-    return value.strip()
+def _reference(qualifier: str, value: str) -> list[str]:
+    """An N9: N9-02 holds 30 characters; a longer reference goes in N9-03 (45) instead."""
+    if len(value) <= 30:
+        return ["N9", qualifier, value]
+    return ["N9", qualifier, "", value[:45].strip()]
 
 
 def body(asn: Asn, when: datetime, seps: Separators) -> list[list[str]]:
+    """In the 4010 order (ST, W06, N1 loop, N9, G61, G62, NTE, W27, W28, W10, W04 loop, W03),
+    each element within its length: an independent validator checks this in the tests."""
     date = when.strftime("%Y%m%d")
+    # W27-02 (the carrier's SCAC) is 2 to 4 characters.
+    carrier = clean(asn.carrier, seps)[:4].strip().upper()
     segments: list[list[str]] = [
         # W06: reporting code N (new), depositor order number = RA, date, shipment id.
         ["W06", "N", asn.ra_number, date, asn.ra_number],
-        ["N1", "SF", _clean(asn.customer_name, seps) or "CUSTOMER"],
-        ["N9", "RZ", asn.return_number],
+        ["N1", "SF", clean(asn.customer_name, seps)[:60].strip() or "CUSTOMER"],
+    ]
+    # An element may not be empty once cleaned: a reference or title of blanks is left out.
+    for qualifier, reference in (("RZ", asn.return_number), ("CN", asn.tracking_number)):
+        if value := clean(reference, seps):
+            segments.append(_reference(qualifier, value))
+    segments += [
         ["G62", "10", date],
         # W27 is mandatory: transportation method (U: private parcel service) and carrier.
-        ["W27", "U", _clean(asn.carrier, seps)[:4].upper() or "UNKN"],
+        ["W27", "U", carrier if len(carrier) >= 2 else "UNKN"],
     ]
-    if asn.tracking_number:
-        segments.append(["N9", "CN", _clean(asn.tracking_number, seps)])
     for line in asn.lines:
-        segments.append(["W04", str(line.quantity), "EA", "", "SK", _clean(line.sku, seps)])
-        if line.title:
-            segments.append(["G69", _clean(line.title, seps)[:45]])
+        segments.append(["W04", str(line.quantity), "EA", "", "SK", clean(line.sku, seps)])
+        if title := clean(line.title, seps)[:45].strip():
+            segments.append(["G69", title])
     segments.append(["W03", str(sum(line.quantity for line in asn.lines))])
     return segments
 

@@ -14,19 +14,50 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 ISA_ELEMENTS = 16
+# The segments that open or close an interchange, a group or a set, besides SE.
+ENVELOPE_SEGMENTS = frozenset({"ISA", "GS", "ST", "GE", "IEA"})
 # The widths of ISA01..ISA16: the segment is always 106 characters with its terminator.
 ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 
 
 class X12Error(ValueError):
-    """A document we refuse; nothing from it is applied."""
+    """A document we refuse (raised; nothing from it is applied), or a departure from the
+    standard we tolerate (kept as a note, acknowledged as "accepted with errors").
 
-    def __init__(self, message: str, position: int = 0, segment: str = "") -> None:
+    Besides the position, it carries the 997's codes for it, the code lists of X12 4010:
+    ``set_code`` AK502 (element 718: 1 set not supported, 2 trailer missing, 3 ST/SE control
+    numbers differ, 4 SE count wrong, 7 invalid control number); ``group_code`` AK905 (716:
+    1 group not supported, 3 trailer missing, 4 GS/GE control numbers differ, 5 GE count
+    wrong); ``segment_code`` AK304 (720: 1 unrecognized segment id, 3 mandatory segment
+    missing, 6 not in the set, 7 out of sequence, 8 element errors); and, for one element,
+    ``element`` AK401 with ``element_code`` AK403 (723: 1 mandatory missing, 2 conditional
+    missing, 5 too long, 6 invalid character) and the bad ``value`` AK404.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        position: int = 0,
+        segment: str = "",
+        *,
+        set_code: str = "",
+        group_code: str = "",
+        segment_code: str = "",
+        element: int = 0,
+        element_code: str = "",
+        value: str = "",
+    ) -> None:
         where = f"segment {position} ({segment}): " if position else ""
         super().__init__(f"{where}{message}")
         self.message = message
         self.position = position
         self.segment = segment
+        self.set_code = set_code
+        self.group_code = group_code
+        self.segment_code = segment_code or ("8" if element else "")
+        self.element = element
+        self.element_code = element_code
+        self.value = value
 
     @property
     def detail(self) -> str:
@@ -104,7 +135,9 @@ def _separators(text: str) -> tuple[Separators, int]:
     return Separators(element, component, terminator), index + 3
 
 
-def split_segments(text: str) -> tuple[Separators, list[Segment]]:
+def split_segments(text: str, *, strict: bool = True) -> tuple[Separators, list[Segment]]:
+    """Every segment, numbered from ISA = 1; ``strict=False`` skips what is not a segment
+    instead of refusing it (to find the envelope of a document we refuse)."""
     text = text.lstrip("\ufeff\r\n\t ")
     seps, _ = _separators(text)
     segments: list[Segment] = []
@@ -116,35 +149,74 @@ def split_segments(text: str) -> tuple[Separators, list[Segment]]:
         elements = tuple(raw.split(seps.element))
         segment_id = elements[0].strip()
         if not segment_id.isalnum() or not 2 <= len(segment_id) <= 3:
-            raise X12Error(f"{segment_id!r} is not a segment id", position, segment_id[:3])
+            if not strict:
+                continue
+            raise X12Error(
+                f"{segment_id!r} is not a segment id",
+                position,
+                clean(segment_id[:3], seps),
+                segment_code="1",
+            )
         segments.append(Segment(position, (segment_id, *elements[1:])))
     return seps, segments
 
 
+# The 997's codes for a trailer that is missing, miscounts or names another control number:
+# AK502 for SE (element 718), AK905 for GE (element 716); the 997 has none for IEA.
+TRAILER_CODES: dict[str, tuple[str, dict[str, str]]] = {
+    "SE": ("set_code", {"missing": "2", "count": "4", "control": "3"}),
+    "GE": ("group_code", {"missing": "3", "count": "5", "control": "4"}),
+}
+
+
+def _trailer_error(message: str, position: int, segment: str, trailer: str, what: str) -> X12Error:
+    field, codes = TRAILER_CODES.get(trailer, ("", {}))
+    error = X12Error(message, position, segment)
+    if field:
+        setattr(error, field, codes[what])
+    return error
+
+
 def _expect(segment: Segment | None, segment_id: str, after: Segment) -> Segment:
     if segment is None:
-        raise X12Error(f"missing {segment_id} at the end of the document", after.position + 1, "")
+        raise _trailer_error(
+            f"missing {segment_id} at the end of the document",
+            after.position + 1,
+            "",
+            segment_id,
+            "missing",
+        )
     if segment.id != segment_id:
-        raise X12Error(f"expected {segment_id}, found {segment.id}", segment.position, segment.id)
+        raise _trailer_error(
+            f"expected {segment_id}, found {segment.id}",
+            segment.position,
+            segment.id,
+            segment_id,
+            "missing",
+        )
     return segment
 
 
 def _count(segment: Segment, index: int, expected: int, what: str) -> None:
     raw = segment.get(index)
     if not raw.isdigit() or int(raw) != expected:
-        raise X12Error(
+        raise _trailer_error(
             f"{segment.id}{index:02d} says {raw or 'nothing'} {what}, the document has {expected}",
             segment.position,
             segment.id,
+            segment.id,
+            "count",
         )
 
 
 def _same(segment: Segment, index: int, expected: str, opener: str) -> None:
     if segment.get(index).lstrip("0") != expected.lstrip("0"):
-        raise X12Error(
+        raise _trailer_error(
             f"control number {segment.get(index)!r} does not match {opener}'s {expected!r}",
             segment.position,
             segment.id,
+            segment.id,
+            "control",
         )
 
 
@@ -186,12 +258,13 @@ def parse(text: str) -> Interchange:
                 if seg is None:
                     _expect(None, "SE", body[-1])
                 assert seg is not None
-                if seg.id in ("ST", "GE", "GS", "IEA", "ISA"):
+                if seg.id in ENVELOPE_SEGMENTS:
                     raise X12Error(
                         f"{seg.id} before the SE closing the transaction set at segment "
                         f"{st.position}",
                         seg.position,
                         seg.id,
+                        set_code="2",
                     )
                 body.append(seg)
                 if seg.id == "SE":
@@ -214,6 +287,99 @@ def parse(text: str) -> Interchange:
         test=isa.get(15) == "T",
         groups=tuple(groups),
     )
+
+
+@dataclass(frozen=True)
+class SetSpan:
+    """Where a transaction set lies (segment positions from ISA = 1), read leniently."""
+
+    code: str
+    control_number: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class GroupSpan:
+    functional_id: str
+    control_number: str
+    start: int
+    end: int
+    sets: tuple[SetSpan, ...]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Who sent an interchange and how it is divided, enough to acknowledge it even when
+    :func:`parse` refuses it. A span without its trailer ends where the next envelope segment
+    starts (or just past the last segment), so an error about the missing trailer falls in it."""
+
+    sender_qualifier: str
+    sender_id: str
+    control_number: str
+    groups: tuple[GroupSpan, ...]
+
+    def locate(self, position: int) -> tuple[GroupSpan | None, SetSpan | None]:
+        for group in self.groups:
+            if group.start <= position <= group.end:
+                for span in group.sets:
+                    if span.start <= position <= span.end:
+                        return group, span
+                return group, None
+        return None, None
+
+
+def envelope(text: str) -> Envelope | None:
+    """The envelope of a document whose ISA can be read, however broken the rest is; None
+    when there is no ISA to answer to."""
+    try:
+        _, segments = split_segments(text, strict=False)
+    except X12Error:
+        return None
+    isa = segments[0]
+    if len(isa.elements) != ISA_ELEMENTS + 1 or not isa.get(6):
+        return None
+    after_last = segments[-1].position + 1
+    groups: list[GroupSpan] = []
+    group: tuple[Segment, list[SetSpan]] | None = None
+    st: Segment | None = None
+
+    def close_set(end: int) -> None:
+        nonlocal st
+        if st is not None and group is not None:
+            group[1].append(SetSpan(st.get(1), st.get(2), st.position, end))
+        st = None
+
+    def close_group(end: int) -> None:
+        nonlocal group
+        if group is not None:
+            gs, sets = group
+            groups.append(GroupSpan(gs.get(1), gs.get(6), gs.position, end, tuple(sets)))
+        group = None
+
+    for seg in segments[1:]:
+        if seg.id in ("GS", "GE", "IEA", "ST"):
+            close_set(seg.position)
+        if seg.id in ("GS", "IEA"):
+            close_group(seg.position)
+        if seg.id == "GS":
+            group = (seg, [])
+        elif seg.id == "ST" and group is not None:
+            st = seg
+        elif seg.id == "SE":
+            close_set(seg.position)
+        elif seg.id == "GE":
+            close_group(seg.position)
+    close_set(after_last)
+    close_group(after_last)
+    return Envelope(isa.get(5), isa.get(6), isa.get(13), tuple(groups))
+
+
+def clean(value: str, seps: Separators) -> str:
+    """X12 data may not contain a separator; replace them rather than refuse the value."""
+    for ch in (seps.element, seps.component, seps.segment, "\r", "\n"):
+        value = value.replace(ch, " ")
+    return value.strip()
 
 
 @dataclass(frozen=True)
