@@ -21,6 +21,7 @@ from returnhub.settings import Settings
 from returnhub.store.db import Database
 from tests.conftest import AUTH, Clock
 from tests.factories import create_customer, create_order, create_return
+from tests.gladly_sample import sample_authorization
 
 KEY = "gladly-signing-key-for-tests"
 LOOKUP = "/integrations/gladly/lookup"
@@ -315,6 +316,21 @@ def test_unsigned_or_badly_signed_requests_are_401(gladly: TestClient) -> None:
     wrong = signed_post(gladly, LOOKUP, payload, key="another-key")
     assert wrong.status_code == 401
     assert "RETURNHUB_GLADLY_SIGNING_KEY" in wrong.json()["errors"][0]["detail"]
+
+
+def test_a_signed_header_with_whitespace_runs_passes_end_to_end(gladly: TestClient) -> None:
+    """Signed the way Gladly's sample verifier reads headers (runs of whitespace collapsed)."""
+    body = b'{"lookupLevel":"BASIC","query":{"email":"x@example.com"},"uniqueMatchRequired":false}'
+    headers = {
+        "accept": "application/json",
+        "content-type": "application/json",
+        "gladly-time": "20261120T120000Z",
+        "x-api-key": "Acme   Returns\t\tdesk",
+    }
+    auth = sample_authorization(KEY, "POST", LOOKUP, headers, body)
+    response = gladly.post(LOOKUP, content=body, headers={**headers, "gladly-authorization": auth})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"results": []}
 
 
 def test_published_test_vector_end_to_end(settings: Settings, db: Database, clock: Clock) -> None:
