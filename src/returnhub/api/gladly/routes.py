@@ -1,29 +1,117 @@
 """HTTP routes of the Gladly Lookup Adaptor: lookups and actions, under /integrations/gladly.
 
-Errors use Gladly's shape ``{"errors": [{"attr", "code", "detail"}]}``. Authentication is
-checked over the raw request (see auth.py) before anything is parsed.
+Every refusal and failure uses Gladly's error shape ``{"errors": [{"attr", "code", "detail"}]}``
+(``attr`` only where a field or header is at fault), including the wrong method, a body over the
+limit and a busy database (503 with Retry-After), which elsewhere get the ledger's shape.
+Authentication is checked over the raw request (see auth.py) before anything is parsed.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from returnhub.api.deps import AppContext, Context
+from returnhub.api.errors import failure_answer
 from returnhub.api.gladly import actions, contract
 from returnhub.api.gladly.auth import GladlyAuthError, authenticate
-from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, error_body, json_response
+from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, json_response
 from returnhub.domain.routing import CustomerSnapshot
 from returnhub.services import customer_lookup, linking, routing
 from returnhub.services.customer_lookup import Profile
 from returnhub.store.prepared import ReadCursor
 
-router = APIRouter(prefix="/integrations/gladly", tags=["gladly"])
+
+def gladly_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Our error list ``[{field, code, message}]`` in Gladly's shape."""
+    return {
+        "errors": [
+            {"attr": e["field"], "code": e["code"], "detail": e["message"]}
+            if e.get("field")
+            else {"code": e["code"], "detail": e["message"]}
+            for e in errors
+        ]
+    }
+
+
+class GladlyRoute(APIRoute):
+    """An action route whose wrong-method and failure answers are in Gladly's shape too (the
+    app's handlers would give them the ledger's)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                status, errors, headers = failure_answer(exc, request.url.path)
+                return JSONResponse(gladly_body(errors), status, headers=headers)
+
+        return answer
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            allow = ", ".join(sorted(self.methods))
+            error = {"field": "", "code": "method_not_allowed", "message": f"use {allow}"}
+            response = JSONResponse(gladly_body([error]), 405, headers={"Allow": allow})
+            await response(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
+
+
+router = APIRouter(prefix="/integrations/gladly", tags=["gladly"], route_class=GladlyRoute)
+
+GLADLY_ERRORS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "detail"],
+                "properties": {
+                    "attr": {"type": "string", "description": "the field or header at fault"},
+                    "code": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+
+
+def gladly_error_doc(status: int, description: str) -> dict[int | str, Any]:
+    """An OpenAPI response entry for an answer in Gladly's error shape."""
+    return {
+        str(status): {
+            "description": description,
+            "content": {"application/json": {"schema": GLADLY_ERRORS_SCHEMA}},
+        }
+    }
+
+
+GLADLY_FAILURES: dict[int | str, Any] = {
+    **gladly_error_doc(401, "Missing or wrong credentials"),
+    **gladly_error_doc(405, "Wrong method (`Allow` names the right one)"),
+    **gladly_error_doc(413, "Body over RETURNHUB_WEBHOOK_MAX_BODY_BYTES"),
+    **gladly_error_doc(503, "Database busy or unreachable; retry after `Retry-After` seconds"),
+}
+ACTION_RESPONSES: dict[int | str, Any] = {
+    **GLADLY_FAILURES,
+    **gladly_error_doc(400, "A field to correct (`attr` names it)"),
+    **gladly_error_doc(404, "No such action"),
+}
 
 LOOKUP_OPENAPI: dict[str, Any] = {
     "tags": ["gladly"],
@@ -53,9 +141,8 @@ LOOKUP_OPENAPI: dict[str, Any] = {
             "description": "`{results: [...]}`: BASIC candidates, or at most one DETAILED profile",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
-        **error_body(400, "Malformed lookup request (Gladly's error shape)"),
-        **error_body(401, "Missing or wrong credentials (Gladly's error shape)"),
-        **error_body(413, "Request body too large"),
+        **gladly_error_doc(400, "Malformed lookup request (`attr` names the field)"),
+        **GLADLY_FAILURES,
     },
 }
 
@@ -65,7 +152,17 @@ def gladly_errors(status: int, errors: list[dict[str, str]]) -> JSONResponse:
 
 
 async def _authenticated_body(request: Request, ctx: AppContext) -> bytes | JSONResponse:
-    body = await request.body()
+    limit = ctx.settings.webhook_max_body_bytes
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return gladly_errors(
+                413, [{"attr": "body", "code": "too_long", "detail": f"over {limit} bytes"}]
+            )
+        chunks.append(chunk)
+    body = b"".join(chunks)
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         authenticate(
@@ -80,15 +177,15 @@ def _auth_error(exc: GladlyAuthError) -> dict[str, str]:
     return {"attr": exc.attr, "code": "invalid", "detail": exc.detail}
 
 
-def _gladly_error(status: int, attr: str, detail: str) -> PlainResponse:
-    return json_response(status, {"errors": [{"attr": attr, "code": "invalid", "detail": detail}]})
+def _gladly_error(status: int, attr: str, detail: str, code: str = "invalid") -> PlainResponse:
+    return json_response(status, {"errors": [{"attr": attr, "code": code, "detail": detail}]})
 
 
 async def lookup(ctx: AppContext, request: PlainRequest) -> PlainResponse:
     """``POST /integrations/gladly/lookup``: a plain-ASGI route (see api/plain.py), since
     Gladly calls it for every conversation an agent opens."""
     if request.body is None:
-        return _gladly_error(413, "body", "the lookup request is too large")
+        return _gladly_error(413, "body", "the lookup request is too large", "too_long")
     try:
         authenticate(
             request.method,
@@ -131,6 +228,7 @@ def lookup_route(ctx: AppContext) -> PlainRoute:
         handle,
         max_body=lambda: ctx.settings.webhook_max_body_bytes,
         openapi=LOOKUP_OPENAPI,
+        error_body=gladly_body,
     )
 
 
@@ -170,7 +268,7 @@ def _answer_lookup(
     return {"results": [contract.basic_result(candidate) for candidate in matches]}, None
 
 
-@router.get("/actions/{action}/form", summary="A Gladly Action's form")
+@router.get("/actions/{action}/form", summary="A Gladly Action's form", responses=ACTION_RESPONSES)
 async def action_form(action: str, request: Request, ctx: Context) -> JSONResponse:
     body = await _authenticated_body(request, ctx)
     if isinstance(body, JSONResponse):
@@ -200,7 +298,9 @@ async def action_form(action: str, request: Request, ctx: Context) -> JSONRespon
     return await run_in_threadpool(answer)
 
 
-@router.post("/actions/{action}/submit", summary="Submit a Gladly Action")
+@router.post(
+    "/actions/{action}/submit", summary="Submit a Gladly Action", responses=ACTION_RESPONSES
+)
 async def action_submit(action: str, request: Request, ctx: Context) -> JSONResponse:
     body = await _authenticated_body(request, ctx)
     if isinstance(body, JSONResponse):
