@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from returnhub.connectors.gladly import signing
+from tests.gladly_sample import sample_authorization
 
 KEY = "test-apikey-1"
 BODY = (
@@ -120,3 +121,49 @@ def test_query_is_sorted() -> None:
 def test_non_ascii_signature_is_refused_not_crashed() -> None:
     with pytest.raises(signing.SigningError, match="does not match"):
         signing.verify(KEY, "POST", PATH, "", _headers(signature="é" * 64), BODY)
+
+
+def test_the_sample_verifier_port_reproduces_the_published_vector() -> None:
+    assert (
+        sample_authorization(KEY, "POST", PATH, HEADERS, BODY) == _headers()["gladly-authorization"]
+    )
+
+
+# A static header the Gladly admin typed with a double space and a tab in it.
+SPACED = {**HEADERS, "x-api-key": "Acme   Returns\t\tdesk"}
+
+
+def test_whitespace_runs_in_signed_values_collapse_as_gladlys_sample_verifier_reads_them() -> None:
+    auth = sample_authorization(KEY, "POST", PATH, SPACED, BODY)
+    signing.verify(KEY, "POST", PATH, "", {**SPACED, "gladly-authorization": auth}, BODY)
+
+
+def test_a_signature_over_the_trimmed_only_value_also_verifies() -> None:
+    """Gladly's request-signing page and App Platform signer only trim: such a request passes."""
+    auth = sample_authorization(KEY, "POST", PATH, SPACED, BODY, collapse=False)
+    signing.verify(KEY, "POST", PATH, "", {**SPACED, "gladly-authorization": auth}, BODY)
+
+
+@pytest.mark.parametrize("sent", ["Acme Returns desks", "AcmeReturns desk", "Acme  Returns  desk!"])
+def test_a_changed_value_fails_in_either_form(sent: str) -> None:
+    for collapse in (True, False):
+        auth = sample_authorization(KEY, "POST", PATH, SPACED, BODY, collapse=collapse)
+        headers = {**SPACED, "x-api-key": sent, "gladly-authorization": auth}
+        with pytest.raises(signing.SigningError, match="does not match"):
+            signing.verify(KEY, "POST", PATH, "", headers, BODY)
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("plain", "plain"),
+        ("  padded  ", "padded"),
+        ("a  b", "a b"),
+        ("a\t \tb", "a b"),
+        ("a\u00a0\u00a0b", "a b"),  # NBSP is JavaScript whitespace
+        ("a\x85b", "a\x85b"),  # NEL is not (Python's str.split would split on it)
+        ("a\x1cb", "a\x1cb"),  # nor the file separators
+    ],
+)
+def test_header_value_canonical_form(raw: str, canonical: str) -> None:
+    assert signing.header_value(raw) == canonical

@@ -52,15 +52,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def plain_failure(exc: Exception, path: str) -> plain.PlainResponse:
-    status, errors, headers = failure_answer(exc, path)
-    return plain.json_response(
-        status,
-        {"errors": errors},
-        [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-    )
-
-
 def create_app(
     settings: Settings | None = None,
     db: Database | None = None,
@@ -117,7 +108,7 @@ def create_app(
     plain.install(
         app,
         [webhooks.route(app.state.context), gladly_routes.lookup_route(app.state.context)],
-        on_error=plain_failure,
+        on_error=failure_answer,
         outermost=lambda inner: MetricsMiddleware(inner, metrics),
     )
     # Gladly is a machine on a clock: match its routes first.

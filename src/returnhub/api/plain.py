@@ -45,6 +45,12 @@ def json_response(
 
 
 Handler = Callable[[PlainRequest], Awaitable[PlainResponse]]
+# Our error list ``[{field, code, message}]`` → the body a route's callers read.
+ErrorBody = Callable[[list[dict[str, Any]]], Any]
+
+
+def ledger_errors(errors: list[dict[str, Any]]) -> Any:
+    return {"errors": errors}
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class PlainRoute:
     handler: Handler
     max_body: Callable[[], int]
     openapi: dict[str, Any] = field(default_factory=dict)
+    # The shape of this route's refusals and failures (Gladly's lookups have their own).
+    error_body: ErrorBody = ledger_errors
 
     def match(self, path: str) -> dict[str, str] | None:
         prefix, brace, rest = self.template.partition("{")
@@ -69,7 +77,8 @@ class PlainRoute:
         return {rest.rstrip("}"): value}
 
 
-OnError = Callable[[Exception, str], PlainResponse]
+# An exception nothing handled → status, our error list and headers (``errors.failure_answer``).
+OnError = Callable[[Exception, str], tuple[int, list[dict[str, Any]], Mapping[str, str] | None]]
 
 
 class PlainEndpoints:
@@ -104,7 +113,9 @@ class PlainEndpoints:
     ) -> None:
         if scope["method"] != route.method:
             error = {"field": "", "code": "method_not_allowed", "message": f"use {route.method}"}
-            answer = json_response(405, {"errors": [error]}, [(b"allow", route.method.encode())])
+            answer = json_response(
+                405, route.error_body([error]), [(b"allow", route.method.encode())]
+            )
         else:
             try:
                 headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -118,7 +129,12 @@ class PlainEndpoints:
                 )
                 answer = await route.handler(request)
             except Exception as exc:  # answered like any other route's failure, never a trace
-                answer = self.on_error(exc, scope["path"])
+                status, errors, extra = self.on_error(exc, scope["path"])
+                answer = json_response(
+                    status,
+                    route.error_body(errors),
+                    [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()],
+                )
         await send(
             {
                 "type": "http.response.start",

@@ -26,6 +26,7 @@ from returnhub.connectors.registry import configured_systems
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.errors import DomainError, NotFound
 from returnhub.domain.lifecycle import ReturnAction, ReturnState, allowed_actions
+from returnhub.domain.money import format_amount
 from returnhub.services import (
     allowlist,
     keys,
@@ -491,6 +492,35 @@ async def unlink_customer(customer_id: str, request: Request, ctx: Context) -> R
     except DomainError as exc:
         return error_page(request, 404, "Could not unlink", domain_message(exc))
     return _back(ctx, f"/agent/customers/{customer_id}", "Unlinked from every system")
+
+
+# ---- orders ------------------------------------------------------------------------------------
+
+
+@router.get("/orders/{order_id}")
+def order_page(order_id: str, request: Request, ctx: Context) -> Response:
+    """One order: its lines, fulfilments and returns (Gladly's ORDER cards link here)."""
+    agent = _session(request, ctx)
+    if agent is None:
+        return _login_redirect()
+    with ctx.db.read() as session:
+        try:
+            order = orders.get_order(session, order_id)
+        except NotFound:
+            return error_page(request, 404, "Order not found", f"No order {order_id}.")
+        return _render(
+            request,
+            agent,
+            "agent_order.html",
+            {
+                "o": order,
+                "total": sum(line.unit_price * line.quantity for line in order.lines),
+                "returned": orders.returned_quantities(session, order),
+                "order_returns": returns.list_returns(session, order_id=order_id, limit=50),
+                # Each currency's own minor unit (KWD has three decimals, JPY none).
+                "amount": format_amount,
+            },
+        )
 
 
 @router.post("/orders/{order_id}/return-link")

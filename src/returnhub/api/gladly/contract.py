@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from returnhub.domain.lifecycle import VOID_STATES, ReturnState
-from returnhub.domain.money import format_amount
+from returnhub.domain.money import CURRENCY_SYMBOLS, MINOR_UNIT_EXPONENT
 from returnhub.services.customer_lookup import (
     Candidate,
     CustomerView,
@@ -27,6 +27,19 @@ from returnhub.services.customer_lookup import (
 from returnhub.store.tables import Customer
 
 ACTIONS_PATH = "/integrations/gladly/actions"
+
+# The values an ORDER transaction's `orderStatus` takes. Gladly documents an allowable list for
+# Sidekick but publishes it on no page or sample we could read (shared/reference/gladly.md §1.3),
+# so the README lists these, and which fact picks each: a return on the order wins, then
+# delivery, then shipment.
+ORDER_STATUSES: tuple[str, ...] = (
+    "Placed",
+    "Shipped",
+    "Delivered",
+    *(f"Return {state.value.replace('_', ' ')}" for state in ReturnState),
+)
+PRODUCT_STATUSES = ("fulfilled", "delivered", "partially returned", "returned")
+FULFILLMENT_STATUSES = ("in_transit", "delivered")
 
 
 class Level(StrEnum):
@@ -212,6 +225,22 @@ def _actions(customer_id: str, order_id: str | None = None) -> list[dict[str, st
     ]
 
 
+def amount(minor: int, currency: str) -> str:
+    """Money as Gladly's ORDER transaction takes it ("formatted with the currency symbol"),
+    one form for every currency: the symbol, then the digits with the currency's minor unit
+    and no grouping (``$1234.50``, ``¥1200``, ``KWD12.900``). A currency without a symbol of
+    its own is marked by its ISO code, in the same place. No grouping separators, because
+    Gladly reads the number out of the string (its App Platform lookup client takes the first
+    run of digits, which is ``1`` in ``$1,234.50``) and Sidekick's rules compare it."""
+    exponent = MINOR_UNIT_EXPONENT.get(currency, 2)
+    sign = "-" if minor < 0 else ""
+    symbol = CURRENCY_SYMBOLS.get(currency, currency)
+    if exponent == 0:
+        return f"{sign}{symbol}{abs(minor)}"
+    whole, fraction = divmod(abs(minor), 10**exponent)
+    return f"{sign}{symbol}{whole}.{fraction:0{exponent}d}"
+
+
 def _order_status(order: OrderView, returns: list[ReturnView]) -> str:
     if returns:
         latest = max(returns, key=lambda r: (r.updated_at, r.id))
@@ -225,7 +254,7 @@ def _order_status(order: OrderView, returns: list[ReturnView]) -> str:
 def _order_note(returns: list[ReturnView]) -> str:
     parts = []
     for r in sorted(returns, key=lambda x: x.id):
-        refund = format_amount(r.refund_amount, r.currency)
+        refund = amount(r.refund_amount, r.currency)
         state = r.state.replace("_", " ")
         parts.append(f"{r.number}: {state}, refund {refund} {r.refund_state}")
     return "; ".join(parts)
@@ -242,25 +271,26 @@ def order_transaction(
             returned[item.order_line_id] = returned.get(item.order_line_id, 0) + item.quantity
     total = sum(line.unit_price * line.quantity for line in order.lines)
     status_page = next((r.status_page_url for r in returns if r.status_page_url), "")
+    # Counts and ids are strings, as Gladly's sample adaptor sends them ("integers must be
+    # converted to strings", gladly/lookup-practice services/orders.js).
     transaction: dict[str, Any] = {
         "type": "ORDER",
         "orderNumber": order.name.lstrip("#"),
         "createdAt": iso(order.placed_at),
         "orderStatus": _order_status(order, returns),
-        "orderTotal": format_amount(total, order.currency),
+        "orderTotal": amount(total, order.currency),
         "currencyCode": order.currency,
-        "itemCount": sum(line.quantity for line in order.lines),
+        "itemCount": str(sum(line.quantity for line in order.lines)),
         "orderLink": f"{base_url}/agent/orders/{order.public_id}",
-        "customerOrderUrl": status_page,
         "note": _order_note(returns),
         "products": [
             {
                 "id": line.public_id,
                 "name": line.title,
                 "sku": line.sku,
-                "quantity": line.quantity,
-                "unitPrice": format_amount(line.unit_price, order.currency),
-                "total": format_amount(line.unit_price * line.quantity, order.currency),
+                "quantity": str(line.quantity),
+                "unitPrice": amount(line.unit_price, order.currency),
+                "total": amount(line.unit_price * line.quantity, order.currency),
                 "status": (
                     ("returned" if returned[line.id] >= line.quantity else "partially returned")
                     if returned.get(line.id)
@@ -280,6 +310,10 @@ def order_transaction(
         ],
         "actions": _actions(customer_id, order.public_id),
     }
+    if status_page:
+        # The customer-facing page of the order's return, from the system that holds it. With
+        # none the key is left out rather than sent empty: Sidekick would offer a dead link.
+        transaction["customerOrderUrl"] = status_page
     return transaction
 
 

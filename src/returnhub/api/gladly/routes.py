@@ -1,7 +1,8 @@
 """HTTP routes of the Gladly Lookup Adaptor: lookups and actions, under /integrations/gladly.
 
-Errors use Gladly's shape ``{"errors": [{"attr", "code", "detail"}]}``. Authentication is
-checked over the raw request (see auth.py) before anything is parsed.
+Every refusal and failure, the wrong method and a busy database included, is in Gladly's error
+shape ``{"errors": [{"attr", "code", "detail"}]}`` (see errors.py). Authentication is checked
+over the raw request (see auth.py) before anything is parsed.
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ from starlette.concurrency import run_in_threadpool
 from returnhub.api.deps import AppContext, Context
 from returnhub.api.gladly import actions, contract
 from returnhub.api.gladly.auth import GladlyAuthError, authenticate
-from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, error_body, json_response
+from returnhub.api.gladly.errors import (
+    ACTION_RESPONSES,
+    GLADLY_FAILURES,
+    GladlyRoute,
+    gladly_body,
+    gladly_error_doc,
+)
+from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, json_response
 from returnhub.domain.routing import CustomerSnapshot
 from returnhub.services import customer_lookup, linking, routing
 from returnhub.services.customer_lookup import Profile
 from returnhub.store.prepared import ReadCursor
 
-router = APIRouter(prefix="/integrations/gladly", tags=["gladly"])
+router = APIRouter(prefix="/integrations/gladly", tags=["gladly"], route_class=GladlyRoute)
 
 LOOKUP_OPENAPI: dict[str, Any] = {
     "tags": ["gladly"],
@@ -53,9 +61,8 @@ LOOKUP_OPENAPI: dict[str, Any] = {
             "description": "`{results: [...]}`: BASIC candidates, or at most one DETAILED profile",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
-        **error_body(400, "Malformed lookup request (Gladly's error shape)"),
-        **error_body(401, "Missing or wrong credentials (Gladly's error shape)"),
-        **error_body(413, "Request body too large"),
+        **gladly_error_doc(400, "Malformed lookup request (`attr` names the field)"),
+        **GLADLY_FAILURES,
     },
 }
 
@@ -65,7 +72,17 @@ def gladly_errors(status: int, errors: list[dict[str, str]]) -> JSONResponse:
 
 
 async def _authenticated_body(request: Request, ctx: AppContext) -> bytes | JSONResponse:
-    body = await request.body()
+    limit = ctx.settings.webhook_max_body_bytes
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return gladly_errors(
+                413, [{"attr": "body", "code": "too_long", "detail": f"over {limit} bytes"}]
+            )
+        chunks.append(chunk)
+    body = b"".join(chunks)
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         authenticate(
@@ -80,15 +97,15 @@ def _auth_error(exc: GladlyAuthError) -> dict[str, str]:
     return {"attr": exc.attr, "code": "invalid", "detail": exc.detail}
 
 
-def _gladly_error(status: int, attr: str, detail: str) -> PlainResponse:
-    return json_response(status, {"errors": [{"attr": attr, "code": "invalid", "detail": detail}]})
+def _gladly_error(status: int, attr: str, detail: str, code: str = "invalid") -> PlainResponse:
+    return json_response(status, {"errors": [{"attr": attr, "code": code, "detail": detail}]})
 
 
 async def lookup(ctx: AppContext, request: PlainRequest) -> PlainResponse:
     """``POST /integrations/gladly/lookup``: a plain-ASGI route (see api/plain.py), since
     Gladly calls it for every conversation an agent opens."""
     if request.body is None:
-        return _gladly_error(413, "body", "the lookup request is too large")
+        return _gladly_error(413, "body", "the lookup request is too large", "too_long")
     try:
         authenticate(
             request.method,
@@ -131,6 +148,7 @@ def lookup_route(ctx: AppContext) -> PlainRoute:
         handle,
         max_body=lambda: ctx.settings.webhook_max_body_bytes,
         openapi=LOOKUP_OPENAPI,
+        error_body=gladly_body,
     )
 
 
@@ -170,7 +188,7 @@ def _answer_lookup(
     return {"results": [contract.basic_result(candidate) for candidate in matches]}, None
 
 
-@router.get("/actions/{action}/form", summary="A Gladly Action's form")
+@router.get("/actions/{action}/form", summary="A Gladly Action's form", responses=ACTION_RESPONSES)
 async def action_form(action: str, request: Request, ctx: Context) -> JSONResponse:
     body = await _authenticated_body(request, ctx)
     if isinstance(body, JSONResponse):
@@ -200,7 +218,9 @@ async def action_form(action: str, request: Request, ctx: Context) -> JSONRespon
     return await run_in_threadpool(answer)
 
 
-@router.post("/actions/{action}/submit", summary="Submit a Gladly Action")
+@router.post(
+    "/actions/{action}/submit", summary="Submit a Gladly Action", responses=ACTION_RESPONSES
+)
 async def action_submit(action: str, request: Request, ctx: Context) -> JSONResponse:
     body = await _authenticated_body(request, ctx)
     if isinstance(body, JSONResponse):

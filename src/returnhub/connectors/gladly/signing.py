@@ -8,19 +8,31 @@
 
 The signed headers are the ones the request names in ``SignedHeaders`` (never a fixed list:
 action requests carry extra headers), and the body hash is over the raw bytes received.
+
+A header's value is canonicalised as Gladly's sample verifier does (``gladly/lookup-practice``,
+``helpers/index.js``: ``value.split(/\\s+/).join(' ').trim()``): every run of whitespace becomes
+one space. Gladly's request-signing page and its App Platform signer only trim, so a value with a
+run of whitespace is also checked in that form before it is refused: both need the key, and
+a request signed either way passes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote
 
 ALGORITHM = "hmac-sha256"
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+# JavaScript's \s and String.prototype.trim's set, which the sample verifier uses. Python's own
+# \s differs (it adds \x1c-\x1f and \x85, lacks \ufeff), and header values hold any latin-1 byte.
+JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_JS_WHITESPACE_RUN = re.compile(f"[{JS_WHITESPACE}]+")
+_JS_WHITESPACE_EDGES = re.compile(f"^[{JS_WHITESPACE}]+|[{JS_WHITESPACE}]+$")
 
 
 class SigningError(Exception):
@@ -57,6 +69,21 @@ def sorted_query(query: str) -> str:
     return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
 
 
+def header_value(value: str) -> str:
+    """A signed header's value as Gladly's sample verifier reads it: whitespace runs collapsed
+    to one space, then trimmed (``" a \\t b "`` → ``"a b"``)."""
+    if value.isprintable() and "  " not in value:
+        # The usual value: its only whitespace is single spaces (every other character of the
+        # set is unprintable to Python). Skipping the regex saves a microsecond a lookup.
+        return value.strip(" ")
+    return _JS_WHITESPACE_RUN.sub(" ", value).strip(" ")
+
+
+def trimmed_value(value: str) -> str:
+    """A signed header's value as Gladly's request-signing page writes it: trimmed only."""
+    return _JS_WHITESPACE_EDGES.sub("", value)
+
+
 def canonical_request(
     method: str,
     path: str,
@@ -64,12 +91,13 @@ def canonical_request(
     headers: Mapping[str, str],
     signed_headers: tuple[str, ...],
     body: bytes,
+    value: Callable[[str], str] = header_value,
 ) -> str:
     lines = [method.upper(), path, sorted_query(query)]
     for name in signed_headers:
         if name not in headers:
             raise SigningError(f"header {name!r} is listed in SignedHeaders but was not sent")
-        lines.append(f"{name}:{headers[name].strip()}")
+        lines.append(f"{name}:{value(headers[name])}")
     lines.append("")
     lines.append(";".join(signed_headers))
     lines.append(hashlib.sha256(body).hexdigest())
@@ -139,10 +167,18 @@ def verify(
                 f"Gladly-Time is {int(skew.total_seconds())} s away from our clock; "
                 f"the limit is {int(max_age.total_seconds())} s"
             )
+    given = auth.signature.encode()
     canonical = canonical_request(method, path, query, headers, auth.signed_headers, body)
-    expected = signature(key, gladly_time, canonical)
     # Bytes, not str: compare_digest refuses non-ASCII str, and headers may carry any byte.
-    if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
+    matches = hmac.compare_digest(signature(key, gladly_time, canonical).encode(), given)
+    if not matches and any(
+        header_value(headers[name]) != trimmed_value(headers[name]) for name in auth.signed_headers
+    ):
+        trimmed = canonical_request(
+            method, path, query, headers, auth.signed_headers, body, trimmed_value
+        )
+        matches = hmac.compare_digest(signature(key, gladly_time, trimmed).encode(), given)
+    if not matches:
         raise SigningError(
             "the Gladly-Authorization signature does not match: is RETURNHUB_GLADLY_SIGNING_KEY "
             "the signing key entered in the Gladly app, and does the proxy pass the body unchanged?"
