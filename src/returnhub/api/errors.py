@@ -8,8 +8,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from returnhub.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from returnhub.services.return_links import InvalidReturnLink
@@ -72,6 +74,16 @@ def failure_answer(
     return 500, _error("internal_error", message), None
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at ``path`` (the ``Allow`` of a 405, RFC 9110 §10.2.1)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        pattern = context.path_format and compile_path(context.path_format)[0]
+        if context.methods and pattern and pattern.match(path):
+            methods |= context.methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -108,14 +120,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return _errors(status, [e.as_dict() for e in exc.errors])
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
         if isinstance(exc.detail, list):
-            return _errors(exc.status_code, exc.detail, dict(exc.headers or {}))
+            return _errors(exc.status_code, exc.detail, headers)
+        detail = str(exc.detail)
+        if exc.status_code == 405:
+            # The router names only the first route matching the path; a path served by
+            # several routes (GET and POST /api/v1/customers) must list them all.
+            allowed = allowed_methods(app, request.url.path)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not served here; use {', '.join(allowed)}"
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         return _errors(
             exc.status_code,
-            _error(code.get(exc.status_code, f"http_{exc.status_code}"), str(exc.detail)),
-            dict(exc.headers or {}),
+            _error(code.get(exc.status_code, f"http_{exc.status_code}"), detail),
+            headers,
         )
 
     @app.exception_handler(IntegrityError)

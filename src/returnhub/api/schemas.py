@@ -28,6 +28,18 @@ class ErrorResponse(BaseModel):
     errors: list[ErrorItem]
 
 
+class GladlyErrorItem(BaseModel):
+    attr: str
+    code: str
+    detail: str
+
+
+class GladlyErrorResponse(BaseModel):
+    """Gladly's error shape, used by the routes Gladly calls."""
+
+    errors: list[GladlyErrorItem]
+
+
 class PhoneOut(BaseModel):
     number: str
     type: str

@@ -25,6 +25,14 @@ from returnhub.store.prepared import ReadCursor
 
 router = APIRouter(prefix="/integrations/gladly", tags=["gladly"])
 
+GLADLY = "GladlyErrorResponse"
+ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    **error_body(400, "The form's customer or order cannot be used", GLADLY),
+    **error_body(401, "Missing or wrong credentials", GLADLY),
+    **error_body(404, "No such action", GLADLY),
+}
+# Every query key may be a string or an array of strings (see contract.py).
+STRINGS = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 LOOKUP_OPENAPI: dict[str, Any] = {
     "tags": ["gladly"],
     "summary": "Gladly Lookup Adaptor (BASIC and DETAILED)",
@@ -38,11 +46,40 @@ LOOKUP_OPENAPI: dict[str, Any] = {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "required": ["lookupLevel", "query"],
+                    "required": ["lookupLevel", "query", "uniqueMatchRequired"],
                     "properties": {
                         "lookupLevel": {"type": "string", "enum": ["BASIC", "DETAILED"]},
-                        "query": {"type": "object"},
+                        "query": {
+                            "type": "object",
+                            "properties": {
+                                key: STRINGS
+                                for key in (
+                                    "email",
+                                    "emails",
+                                    "phone",
+                                    "phones",
+                                    "name",
+                                    "orderNumber",
+                                    "orderNumbers",
+                                )
+                            },
+                        },
                         "uniqueMatchRequired": {"type": "boolean"},
+                    },
+                    "if": {"properties": {"lookupLevel": {"const": "DETAILED"}}},
+                    "then": {
+                        "properties": {
+                            "uniqueMatchRequired": {"const": True},
+                            "query": {
+                                "required": ["externalCustomerId"],
+                                "properties": {
+                                    "externalCustomerId": {
+                                        "type": ["string", "integer"],
+                                        "pattern": "\\S",
+                                    }
+                                },
+                            },
+                        }
                     },
                 }
             }
@@ -53,9 +90,10 @@ LOOKUP_OPENAPI: dict[str, Any] = {
             "description": "`{results: [...]}`: BASIC candidates, or at most one DETAILED profile",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
-        **error_body(400, "Malformed lookup request (Gladly's error shape)"),
-        **error_body(401, "Missing or wrong credentials (Gladly's error shape)"),
-        **error_body(413, "Request body too large"),
+        **error_body(400, "Malformed lookup request", GLADLY),
+        **error_body(401, "Missing or wrong credentials", GLADLY),
+        **error_body(413, "Request body too large", GLADLY),
+        **error_body(503, "The database is busy or unreachable", GLADLY),
     },
 }
 
@@ -170,7 +208,7 @@ def _answer_lookup(
     return {"results": [contract.basic_result(candidate) for candidate in matches]}, None
 
 
-@router.get("/actions/{action}/form", summary="A Gladly Action's form")
+@router.get("/actions/{action}/form", summary="A Gladly Action's form", responses=ACTION_ERRORS)
 async def action_form(action: str, request: Request, ctx: Context) -> JSONResponse:
     body = await _authenticated_body(request, ctx)
     if isinstance(body, JSONResponse):
@@ -200,7 +238,7 @@ async def action_form(action: str, request: Request, ctx: Context) -> JSONRespon
     return await run_in_threadpool(answer)
 
 
-@router.post("/actions/{action}/submit", summary="Submit a Gladly Action")
+@router.post("/actions/{action}/submit", summary="Submit a Gladly Action", responses=ACTION_ERRORS)
 async def action_submit(action: str, request: Request, ctx: Context) -> JSONResponse:
     body = await _authenticated_body(request, ctx)
     if isinstance(body, JSONResponse):
