@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -65,6 +65,10 @@ def failure_answer(
             "fetch the current state and retry"
         )
         return 409, _error("conflict", message), None
+    if isinstance(exc, DataError):
+        # PostgreSQL refuses values SQLite stores, such as text holding NUL (0x00).
+        reason = str(exc.orig).splitlines()[0][:200]
+        return 422, _error("unstorable_value", f"a value cannot be stored: {reason}"), None
     if isinstance(exc, OperationalError):
         log.error("database_unavailable", error=str(exc.orig)[:200])
         message = "the database is busy or unreachable; retry shortly"
@@ -138,6 +142,9 @@ def install_error_handlers(app: FastAPI) -> None:
             headers,
         )
 
+    # Named classes are answered by the exception middleware; a handler for Exception only by
+    # Starlette's outermost one, which re-raises after answering (a 500 in the server's log).
+    @app.exception_handler(DataError)
     @app.exception_handler(IntegrityError)
     @app.exception_handler(OperationalError)
     @app.exception_handler(Exception)
