@@ -4,6 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from returnhub.services import customer_lookup
+from returnhub.store.db import Database
 
 
 def test_malformed_json_is_400(client: TestClient) -> None:
@@ -115,3 +116,15 @@ def test_a_failing_plain_route_answers_json_500_without_a_trace(
     assert "secret" not in response.text
     metrics = client.get("/metrics").text
     assert 'route="/integrations/gladly/lookup",status="500"} 1.0' in metrics
+
+
+def test_text_postgresql_cannot_store_is_422_never_500(client: TestClient, db: Database) -> None:
+    body = {"name": "Maya\x00 Lopez", "emails": [], "phones": [], "tags": []}
+    response = client.post("/api/v1/customers", json=body)
+    if db.dialect == "postgresql":
+        assert response.status_code == 422, response.text
+        error = response.json()["errors"][0]
+        assert error["code"] == "unstorable_value"
+        assert "NUL" in error["message"]
+    else:
+        assert response.status_code == 201, response.text

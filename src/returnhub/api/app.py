@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from returnhub import __version__
-from returnhub.api import plain
+from returnhub.api import openapi, plain
 from returnhub.api.deps import AppContext
 from returnhub.api.errors import failure_answer, install_error_handlers
 from returnhub.api.gladly import routes as gladly_routes
@@ -29,7 +29,6 @@ from returnhub.api.routes import (
     warehouse,
     webhooks,
 )
-from returnhub.api.schemas import ErrorResponse
 from returnhub.delivery.backlog import BacklogMonitor
 from returnhub.delivery.worker import BackgroundWorker, Worker, WorkerMetrics
 from returnhub.logs import configure_logging
@@ -38,18 +37,6 @@ from returnhub.store.db import Database
 from returnhub.store.types import utcnow
 from returnhub.web import agent, portal
 from returnhub.web.common import STATIC_DIR
-
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse, "description": text}
-    for code, text in {
-        400: "Malformed request",
-        401: "Missing or unknown API key",
-        403: "The key lacks the scope",
-        404: "Not found",
-        409: "Conflicts with the current state",
-        422: "Invalid values; each error names the field",
-    }.items()
-}
 
 
 def create_app(
@@ -92,7 +79,6 @@ def create_app(
         version=__version__,
         description="One ledger of customers, orders and returns. Authenticate with "
         "`Authorization: Bearer <key>`.",
-        responses=ERROR_RESPONSES,
         # Metrics are Prometheus (/metrics) and logs structlog; FastAPI's native OpenTelemetry
         # hooks have nothing to report to, and looking for a provider costs every request
         # ~10 µs (a thirtieth of a Gladly lookup).
@@ -103,6 +89,7 @@ def create_app(
     app.state.context = AppContext(settings=settings, db=db, clock=clock, backlog=backlog)
     app.state.metrics = metrics
     install_error_handlers(app)
+    openapi.install(app)
     # Machine-facing hot paths are plain ASGI ahead of FastAPI's stack; the metrics middleware
     # wraps them and everything else.
     plain.install(

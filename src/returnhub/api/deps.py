@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 
 import httpx
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from returnhub.delivery.backlog import BacklogMonitor
 from returnhub.delivery.inbox import Accepted, IncomingEvent, accept_many
@@ -87,18 +88,27 @@ Context = Annotated[AppContext, Depends(get_context)]
 
 DEMO_PRINCIPAL = Principal("key_demo", "demo", frozenset({Scope.ADMIN}))
 
+# Declared as a FastAPI security dependency so that the OpenAPI document names the scheme on
+# every operation that needs a key; auto_error off, since our 401 says how to get a key.
+BEARER = HTTPBearer(
+    scheme_name="apiKey",
+    description="An API key: `Authorization: Bearer <key>` (create one with "
+    "`returnhub keys create --scope agent`). Each operation's description names the scopes "
+    "it needs; a key with the admin scope may call every operation.",
+    auto_error=False,
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 
-def _principal(request: Request, ctx: AppContext) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+
+def _principal(credentials: HTTPAuthorizationCredentials | None, ctx: AppContext) -> Principal:
+    if credentials is None:
         raise HTTPException(
             401,
             "missing API key: send 'Authorization: Bearer <key>' (create one with "
             "`returnhub keys create --scope agent`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    token = token.strip()
+    token = credentials.credentials
     if ctx.settings.is_demo and hmac.compare_digest(token.encode(), DEMO_API_KEY.encode()):
         return DEMO_PRINCIPAL
     with ctx.db.read() as session:
@@ -110,21 +120,28 @@ def _principal(request: Request, ctx: AppContext) -> Principal:
     return principal
 
 
-def require(*scopes: Scope) -> Callable[[Request, AppContext], Principal]:
-    """A dependency that authenticates the caller and checks it holds one of ``scopes``."""
+class Require:
+    """A dependency that authenticates the caller and checks it holds one of ``scopes`` (or
+    admin). ``scope_note`` is what the OpenAPI document says the operation needs."""
 
-    def dependency(request: Request, ctx: Context) -> Principal:
-        principal = _principal(request, ctx)
-        if not principal.allows(*scopes):
-            needed = " or ".join(s.value for s in (Scope.ADMIN, *scopes))
+    def __init__(self, *scopes: Scope) -> None:
+        self.scopes = scopes
+        self.needed = " or ".join(s.value for s in (Scope.ADMIN, *scopes))
+        self.scope_note = f"Scopes: {', '.join(s.value for s in (Scope.ADMIN, *scopes))} (any one)."
+
+    def __call__(self, ctx: Context, credentials: Credentials) -> Principal:
+        principal = _principal(credentials, ctx)
+        if not principal.allows(*self.scopes):
             raise HTTPException(
                 403,
                 f"this key has scopes {sorted(s.value for s in principal.scopes)}; "
-                f"this endpoint needs {needed}",
+                f"this endpoint needs {self.needed}",
             )
         return principal
 
-    return dependency
+
+def require(*scopes: Scope) -> Require:
+    return Require(*scopes)
 
 
 READ_SCOPES = (Scope.AGENT, Scope.HELPDESK)

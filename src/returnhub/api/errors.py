@@ -8,8 +8,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from returnhub.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from returnhub.services.return_links import InvalidReturnLink
@@ -63,6 +65,10 @@ def failure_answer(
             "fetch the current state and retry"
         )
         return 409, _error("conflict", message), None
+    if isinstance(exc, DataError):
+        # PostgreSQL refuses values SQLite stores, such as text holding NUL (0x00).
+        reason = str(exc.orig).splitlines()[0][:200]
+        return 422, _error("unstorable_value", f"a value cannot be stored: {reason}"), None
     if isinstance(exc, OperationalError):
         log.error("database_unavailable", error=str(exc.orig)[:200])
         message = "the database is busy or unreachable; retry shortly"
@@ -70,6 +76,16 @@ def failure_answer(
     log.exception("unhandled_error", path=path, exc_info=exc)
     message = "something went wrong on our side; it has been logged"
     return 500, _error("internal_error", message), None
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at ``path`` (the ``Allow`` of a 405, RFC 9110 §10.2.1)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        pattern = context.path_format and compile_path(context.path_format)[0]
+        if context.methods and pattern and pattern.match(path):
+            methods |= context.methods
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -108,16 +124,27 @@ def install_error_handlers(app: FastAPI) -> None:
         return _errors(status, [e.as_dict() for e in exc.errors])
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
         if isinstance(exc.detail, list):
-            return _errors(exc.status_code, exc.detail, dict(exc.headers or {}))
+            return _errors(exc.status_code, exc.detail, headers)
+        detail = str(exc.detail)
+        if exc.status_code == 405:
+            # The router names only the first route matching the path; a path served by
+            # several routes (GET and POST /api/v1/customers) must list them all.
+            allowed = allowed_methods(app, request.url.path)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not served here; use {', '.join(allowed)}"
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         return _errors(
             exc.status_code,
-            _error(code.get(exc.status_code, f"http_{exc.status_code}"), str(exc.detail)),
-            dict(exc.headers or {}),
+            _error(code.get(exc.status_code, f"http_{exc.status_code}"), detail),
+            headers,
         )
 
+    # Named classes are answered by the exception middleware; a handler for Exception only by
+    # Starlette's outermost one, which re-raises after answering (a 500 in the server's log).
+    @app.exception_handler(DataError)
     @app.exception_handler(IntegrityError)
     @app.exception_handler(OperationalError)
     @app.exception_handler(Exception)

@@ -95,12 +95,19 @@ class PlainEndpoints:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
+            allowed: list[PlainRoute] = []
             for route, label in self.routes:
                 params = route.match(path)
-                if params is not None:
-                    scope["route"] = label  # metrics label requests by template
+                if params is None:
+                    continue
+                scope["route"] = label  # metrics label requests by template
+                if route.method == scope["method"]:
                     await self._handle(route, params, scope, receive, send)
                     return
+                allowed.append(route)
+            if allowed:
+                await _send(send, _method_not_allowed(scope["method"], allowed))
+                return
         await self.app(scope, receive, send)
 
     async def _handle(
@@ -111,42 +118,51 @@ class PlainEndpoints:
         receive: Receive,
         send: Send,
     ) -> None:
-        if scope["method"] != route.method:
-            error = {"field": "", "code": "method_not_allowed", "message": f"use {route.method}"}
-            answer = json_response(
-                405, route.error_body([error]), [(b"allow", route.method.encode())]
+        try:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            request = PlainRequest(
+                method=scope["method"],
+                path=scope["path"],
+                query=scope.get("query_string", b"").decode("latin-1"),
+                headers=headers,
+                params=params,
+                body=await _read_capped(headers, receive, route.max_body()),
             )
-        else:
-            try:
-                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-                request = PlainRequest(
-                    method=scope["method"],
-                    path=scope["path"],
-                    query=scope.get("query_string", b"").decode("latin-1"),
-                    headers=headers,
-                    params=params,
-                    body=await _read_capped(headers, receive, route.max_body()),
-                )
-                answer = await route.handler(request)
-            except Exception as exc:  # answered like any other route's failure, never a trace
-                status, errors, extra = self.on_error(exc, scope["path"])
-                answer = json_response(
-                    status,
-                    route.error_body(errors),
-                    [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()],
-                )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": answer.status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(answer.body)).encode()),
-                    *answer.headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer.body})
+            answer = await route.handler(request)
+        except Exception as exc:  # answered like any other route's failure, never a trace
+            status, errors, extra = self.on_error(exc, scope["path"])
+            answer = json_response(
+                status,
+                route.error_body(errors),
+                [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()],
+            )
+        await _send(send, answer)
+
+
+def _method_not_allowed(method: str, routes: list[PlainRoute]) -> PlainResponse:
+    """405 in the shape of the path's own routes, naming every method the path serves."""
+    served = ", ".join(sorted(route.method for route in routes))
+    error = {
+        "field": "",
+        "code": "method_not_allowed",
+        "message": f"{method} is not served here; use {served}",
+    }
+    return json_response(405, routes[0].error_body([error]), [(b"allow", served.encode())])
+
+
+async def _send(send: Send, answer: PlainResponse) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": answer.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(answer.body)).encode()),
+                *answer.headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer.body})
 
 
 async def _read_capped(headers: Mapping[str, str], receive: Receive, limit: int) -> bytes | None:
@@ -202,13 +218,14 @@ def install(
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def error_body(status: int, description: str) -> dict[str, Any]:
-    """An OpenAPI response entry for our JSON error list."""
+def error_body(
+    status: int, description: str, shape: str = "ErrorResponse"
+) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI response entry for a JSON error list: ours, or Gladly's
+    (``GladlyErrorResponse``)."""
     return {
         str(status): {
             "description": description,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
-            },
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{shape}"}}},
         }
     }

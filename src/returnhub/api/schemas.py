@@ -28,6 +28,19 @@ class ErrorResponse(BaseModel):
     errors: list[ErrorItem]
 
 
+class GladlyErrorItem(BaseModel):
+    # The field or header at fault; left out when none is (a 401, a 503).
+    attr: str | None = None
+    code: str
+    detail: str
+
+
+class GladlyErrorResponse(BaseModel):
+    """Gladly's error shape, used by the routes Gladly calls."""
+
+    errors: list[GladlyErrorItem]
+
+
 class PhoneOut(BaseModel):
     number: str
     type: str

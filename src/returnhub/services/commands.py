@@ -37,7 +37,14 @@ def _no_blank(value: str) -> str:
     return value
 
 
-Required200 = Annotated[Text200, AfterValidator(_no_blank)]
+# Stated in the schema as what _no_blank checks after stripping: a character Python's
+# str.strip keeps (JSON Schema's \s lacks the separators \x1c-\x1f and \x85).
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+Required200 = Annotated[
+    Text200,
+    AfterValidator(_no_blank),
+    Field(json_schema_extra={"minLength": 1, "pattern": NOT_BLANK}),
+]
 
 
 class StrictModel(BaseModel):
@@ -99,6 +106,15 @@ class FulfillmentIn(StrictModel):
 class OrderCreate(StrictModel):
     """Create an order for a known customer (``customer_id``) or import one with its customer
     (``customer``: found by its first email, created when new)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["customer_id"], "properties": {"customer_id": {"type": "string"}}},
+                {"required": ["customer"], "properties": {"customer": {"type": "object"}}},
+            ]
+        }
+    )
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = (
         Field(description="the store's order name, e.g. #1086")

@@ -26,7 +26,10 @@ SUBSCRIBABLE = tuple(e.value for e in EventType)
 
 def _validated(url: str, event_types: list[str]) -> tuple[str, list[str]]:
     errors: list[FieldError] = []
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError:  # an unbalanced IPv6 bracket, "http://[x"
+        parsed = urlparse("")
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         errors.append(FieldError("url", "invalid_url", "give an absolute http(s) URL"))
     unknown = [t for t in event_types if t != "*" and t not in SUBSCRIBABLE]

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from returnhub.api.errors import failure_answer
+from returnhub.api.plain import error_body
 
 
 def gladly_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -58,34 +59,9 @@ class GladlyRoute(APIRoute):
         await super().handle(scope, receive, send)
 
 
-GLADLY_ERRORS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["errors"],
-    "properties": {
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["code", "detail"],
-                "properties": {
-                    "attr": {"type": "string", "description": "the field or header at fault"},
-                    "code": {"type": "string"},
-                    "detail": {"type": "string"},
-                },
-            },
-        }
-    },
-}
-
-
 def gladly_error_doc(status: int, description: str) -> dict[int | str, Any]:
     """An OpenAPI response entry for an answer in Gladly's error shape."""
-    return {
-        str(status): {
-            "description": description,
-            "content": {"application/json": {"schema": GLADLY_ERRORS_SCHEMA}},
-        }
-    }
+    return error_body(status, description, "GladlyErrorResponse")
 
 
 GLADLY_FAILURES: dict[int | str, Any] = {

@@ -33,6 +33,8 @@ from returnhub.store.prepared import ReadCursor
 
 router = APIRouter(prefix="/integrations/gladly", tags=["gladly"], route_class=GladlyRoute)
 
+# Every query key may be a string or an array of strings (see contract.py).
+STRINGS = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 LOOKUP_OPENAPI: dict[str, Any] = {
     "tags": ["gladly"],
     "summary": "Gladly Lookup Adaptor (BASIC and DETAILED)",
@@ -46,11 +48,40 @@ LOOKUP_OPENAPI: dict[str, Any] = {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "required": ["lookupLevel", "query"],
+                    "required": ["lookupLevel", "query", "uniqueMatchRequired"],
                     "properties": {
                         "lookupLevel": {"type": "string", "enum": ["BASIC", "DETAILED"]},
-                        "query": {"type": "object"},
+                        "query": {
+                            "type": "object",
+                            "properties": {
+                                key: STRINGS
+                                for key in (
+                                    "email",
+                                    "emails",
+                                    "phone",
+                                    "phones",
+                                    "name",
+                                    "orderNumber",
+                                    "orderNumbers",
+                                )
+                            },
+                        },
                         "uniqueMatchRequired": {"type": "boolean"},
+                    },
+                    "if": {"properties": {"lookupLevel": {"const": "DETAILED"}}},
+                    "then": {
+                        "properties": {
+                            "uniqueMatchRequired": {"const": True},
+                            "query": {
+                                "required": ["externalCustomerId"],
+                                "properties": {
+                                    "externalCustomerId": {
+                                        "type": ["string", "integer"],
+                                        "pattern": "\\S",
+                                    }
+                                },
+                            },
+                        }
                     },
                 }
             }

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from returnhub.api.deps import Context
+from returnhub.api.plain import error_body
 
 router = APIRouter(tags=["health"])
 
@@ -13,7 +14,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable; how far behind the worker is")
+@router.get(
+    "/readyz",
+    summary="The database is reachable; how far behind the worker is",
+    responses=error_body(503, "The database does not answer"),
+)
 def readyz(ctx: Context) -> JSONResponse:
     if ctx.db.ping():
         body: dict[str, object] = {"status": "ready", "database": ctx.db.dialect}
@@ -35,7 +40,17 @@ def readyz(ctx: Context) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(request: Request) -> Response:
     rendered: Response = request.app.state.metrics.render()
     return rendered

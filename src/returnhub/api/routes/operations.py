@@ -63,8 +63,16 @@ class InboxList(Page):
 
 
 class SubscriptionIn(BaseModel):
-    url: str = Field(max_length=2000)
-    event_types: list[str] = Field(min_length=1, max_length=50)
+    # Checked by services.subscriptions (with errors that name what to fix); stated here.
+    url: str = Field(
+        max_length=2000,
+        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\t\\r\\n]"},
+    )
+    event_types: list[str] = Field(
+        min_length=1,
+        max_length=50,
+        json_schema_extra={"items": {"type": "string", "enum": [*subscriptions.SUBSCRIBABLE, "*"]}},
+    )
     description: str = Field(default="", max_length=500)
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query
 
-from returnhub.api.deps import Context, NoteWriter, Reader, Writer, require
+from returnhub.api.deps import Context, Credentials, NoteWriter, Reader, Writer, require
 from returnhub.api.pagination import Cursor, Limit, decode_cursor, next_cursor
 from returnhub.api.schemas import NoteOut, ReturnList, ReturnOut, note_out, return_out
 from returnhub.domain.lifecycle import ReturnAction, ReturnState
@@ -75,9 +75,16 @@ def issue_refund(
         return return_out(ret, detail=True)
 
 
-def _action_principal(request: Request, action: ReturnAction, ctx: Context) -> Principal:
-    needed = (Scope.AGENT, Scope.WAREHOUSE) if action in WAREHOUSE_ACTIONS else (Scope.AGENT,)
-    return require(*needed)(request, ctx)
+class _ActionPrincipal:
+    scope_note = (
+        "Scopes: admin, agent (any one); warehouse too for "
+        + ", ".join(sorted(a.value for a in WAREHOUSE_ACTIONS))
+        + "."
+    )
+
+    def __call__(self, action: ReturnAction, ctx: Context, credentials: Credentials) -> Principal:
+        needed = (Scope.AGENT, Scope.WAREHOUSE) if action in WAREHOUSE_ACTIONS else (Scope.AGENT,)
+        return require(*needed)(ctx, credentials)
 
 
 @router.post(
@@ -92,7 +99,7 @@ def apply_action(
     return_id: str,
     action: ReturnAction,
     ctx: Context,
-    who: Annotated[Principal, Depends(_action_principal)],
+    who: Annotated[Principal, Depends(_ActionPrincipal())],
     body: Annotated[ActionIn | None, Body()] = None,
 ) -> ReturnOut:
     with ctx.db.write() as session:

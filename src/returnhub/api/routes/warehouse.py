@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from returnhub.api.deps import Context, require
+from returnhub.api.openapi import inline_schema
 from returnhub.api.pagination import Cursor, Limit, decode_cursor, next_cursor
 from returnhub.connectors.edi.x12 import X12Error
 from returnhub.domain.errors import Conflict, FieldError, InvalidInput
@@ -223,6 +224,9 @@ def get_receipt(receipt_id: str, ctx: Context, _: WarehouseReader) -> ReceiptOut
     status_code=202,
     response_model=ReceiptsAccepted,
     summary="Record a warehouse receipt: EDI 944 text or JSON",
+    responses={
+        200: {"model": ReceiptsAccepted, "description": "Every receipt was recorded before"}
+    },
     description="`Content-Type: application/edi-x12` or `text/plain`: a 944 interchange. "
     "`application/json`: `{ra_number, receipt_number?, complete?, lines: [{sku, quantity, "
     "condition}]}`. 202 when recorded (a receipt for an unknown RA is *parked*, with its "
@@ -234,7 +238,7 @@ def get_receipt(receipt_id: str, ctx: Context, _: WarehouseReader) -> ReceiptOut
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": ReceiptJson.model_json_schema()},
+                "application/json": {"schema": inline_schema(ReceiptJson)},
                 "application/edi-x12": {"schema": {"type": "string"}},
                 "text/plain": {"schema": {"type": "string"}},
             },
