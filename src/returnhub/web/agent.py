@@ -13,7 +13,9 @@ bodies, so a slow hash or a wait for the SQLite write lock never holds up other 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +74,8 @@ LOGIN_ERRORS = {
     "scope": "That key has no agent scope; ask for an agent key.",
     "ended": "Your session has ended. Sign in again.",
 }
+# Sign-ins hashing at once, per process: half the CPUs, so a burst never takes them all.
+SIGNIN_SLOTS = max(1, (os.cpu_count() or 2) // 2)
 # A counter with no failure for an hour starts again.
 FORGET_FAILURES_SECONDS = 3600
 # What the workspace offers on a return; the state machine decides which apply right now.
@@ -276,8 +280,19 @@ async def login(request: Request, ctx: Context) -> Response:
     form = await read_form(request)
     if not same(form.get("csrf", ""), request.cookies.get(LOGIN_CSRF_COOKIE, "")):
         return _csrf_refused(request)
-    # The password hash and every database call run on a worker thread.
-    return await run_in_threadpool(_sign_in, request, ctx, form)
+    # The password hash and every database call run on a worker thread, and only a few sign-ins
+    # at a time: the others wait here without holding a thread, and a burst leaves the CPU
+    # (and the thread pool) to the rest of the server.
+    async with _signin_slots(request):
+        return await run_in_threadpool(_sign_in, request, ctx, form)
+
+
+def _signin_slots(request: Request) -> asyncio.Semaphore:
+    slots: asyncio.Semaphore | None = getattr(request.app.state, "signin_slots", None)
+    if slots is None:
+        slots = asyncio.Semaphore(SIGNIN_SLOTS)
+        request.app.state.signin_slots = slots
+    return slots
 
 
 def _sign_in(request: Request, ctx: AppContext, form: dict[str, str]) -> Response:
