@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Clock
+from returnhub.api.app import create_app
+from returnhub.settings import Settings
+from returnhub.store.db import Database
+from tests.conftest import AUTH, Clock
 from tests.factories import create_customer, create_order
+
+
+@pytest.fixture
+def mail(settings: Settings, db: Database, clock: Clock) -> Iterator[TestClient]:
+    """An app whose email channel is authenticated upstream (the sender address identifies)."""
+    trusted = settings.model_copy(update={"guide_trust_email_sender": True})
+    app = create_app(trusted, Database(db.engine, trusted), clock, worker=False)
+    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
+        yield client
 
 
 def start(client: TestClient, channel: str = "chat", **who: str) -> str:
@@ -54,7 +68,8 @@ def test_identified_by_email_gets_status_with_tracking(client: TestClient, clock
     assert reply["handoff"] is None
 
 
-def test_several_open_returns_are_listed(client: TestClient, clock: Clock) -> None:
+def test_several_open_returns_are_listed(mail: TestClient, clock: Clock) -> None:
+    client = mail
     customer = create_customer(client)
     first = returned_with_label(client, create_order(client, clock.now, customer["id"]))
     second = returned_with_label(client, create_order(client, clock.now, customer["id"]))
@@ -330,7 +345,8 @@ def test_items_by_name_with_typos_all_and_except(client: TestClient, clock: Cloc
     assert but["actions"][0]["items"] == _ids(order, "Rain Jacket", "Wool Scarf")
 
 
-def test_both_picks_the_two_items_offered(client: TestClient, clock: Clock) -> None:
+def test_both_picks_the_two_items_offered(mail: TestClient, clock: Clock) -> None:
+    client = mail
     customer = create_customer(client)
     order = create_order(client, clock.now, customer["id"], lines=THREE_LINES[:2])
     cid = start(client, "email", email=customer["emails"][0])

@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     # Agent workspace sign-in by username and password, besides API keys:
     # "alice=<hash>;bob=<hash>", hashes from `python -m returnhub.web.passwords`.
     agent_users: SecretStr = SecretStr("")
+    # Agent sessions end after this long without a request, and this long after sign-in.
+    agent_session_idle_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    agent_session_max_hours: int = Field(default=12, ge=1, le=30 * 24)
+    # Failed sign-ins allowed per username and per client address before each further one
+    # blocks that name or address for a delay that doubles, up to the maximum (see README).
+    agent_signin_free_failures: int = Field(default=5, ge=1, le=1000)
+    agent_signin_address_free_failures: int = Field(default=20, ge=1, le=10_000)
+    agent_signin_max_delay_seconds: int = Field(default=900, ge=1, le=86400)
     # Connected systems (federated search, linking, pulls).
     loop_base_url: str = "https://api.loopreturns.com/api/v1"
     shopify_base_url: str = ""
@@ -147,6 +155,15 @@ class Settings(BaseSettings):
     guide_exception_vip: bool = True
     guide_exception_grace_days: int = Field(default=14, ge=0, le=365)
     guide_exception_first_only: bool = True
+    # Wrong ZIP guesses allowed per order (or claimed customer) and per client, across all
+    # conversations, before verification is refused for a doubling delay (see README).
+    guide_verify_failures_per_order: int = Field(default=5, ge=1, le=1000)
+    guide_verify_failures_per_client: int = Field(default=10, ge=1, le=10_000)
+    # Whether the email channel's sender address identifies the customer by itself. Only when
+    # the mail reaching the guide was authenticated upstream (DMARC/DKIM enforced by the help
+    # desk); otherwise a forged From: would read someone else's returns, so it is a claim that
+    # still needs a ZIP.
+    guide_trust_email_sender: bool = False
 
     @field_validator("database_url")
     @classmethod

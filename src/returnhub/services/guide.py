@@ -8,8 +8,12 @@ which intent, and how many unclear messages in a row it has seen.
 Identity first: nothing about an order is disclosed before the customer is verified, by the
 channel's own email or phone, or by an order number plus the ZIP of that order's shipping address.
 An email typed into the conversation is only a claim: it still needs the ZIP of one of that
-customer's orders. Every failure answers with the same words, whether the order or email exists
-or not, so the guide never tells a stranger what the ledger holds.
+customer's orders. So is the email channel's sender address, unless the help desk authenticated
+it (RETURNHUB_GUIDE_TRUST_EMAIL_SENDER). Every failure answers with the same words, whether the
+order or email exists or not, so the guide never tells a stranger what the ledger holds. Wrong
+ZIPs are counted per order (or claimed customer) and per client across conversations
+(services/throttle): past the limit, verification is refused unchecked for a doubling delay, so
+starting a new conversation does not buy new guesses.
 
 Every reply records the intent, the facts it used and a trace of the steps (classifier evidence,
 identity, eligibility reasons, exception criteria, routing rule trace).
@@ -42,7 +46,7 @@ from returnhub.domain.policy import (
 )
 from returnhub.domain.routing import VIP_TAG, Contact, routing_facts
 from returnhub.domain.rules import Channel
-from returnhub.services import allowlist, orders, return_links, routing
+from returnhub.services import allowlist, orders, return_links, routing, throttle
 from returnhub.services.commands import AllowlistIn
 from returnhub.settings import Settings
 from returnhub.store.tables import (
@@ -153,23 +157,37 @@ def start(
     channel: Channel,
     email: str | None,
     phone: str | None,
+    client: str = "",
 ) -> Conversation:
-    """A new conversation; the channel's email or phone identifies the customer when it can."""
-    state: dict[str, Any] = {"unclear": 0, "verify_failures": 0}
+    """A new conversation; the channel's email or phone identifies the customer when it can.
+
+    ``client`` names who is writing as the channel sees them (an address, a device): with the
+    channel's phone or email it keys the limit on ZIP guesses across conversations.
+    """
+    email, phone = (email or "").strip().lower()[:320], (phone or "").strip()[:40]
+    state: dict[str, Any] = {
+        "unclear": 0,
+        "verify_failures": 0,
+        "client": (phone or email or client)[:320],
+    }
     conversation = Conversation(
-        public_id=new_id(Prefix.CONVERSATION),
-        channel=channel.value,
-        email=(email or "").strip().lower()[:320],
-        phone=(phone or "").strip()[:40],
+        public_id=new_id(Prefix.CONVERSATION), channel=channel.value, email=email, phone=phone
     )
-    match = routing.identify(
-        session,
-        routing.CustomerRef(email=email or None, phone=phone or None),
-        settings.default_phone_region,
-    )
+    trusted_email = channel is not Channel.EMAIL or settings.guide_trust_email_sender
+    region = settings.default_phone_region
+    match = None
+    if (email and trusted_email) or phone:
+        ref = routing.CustomerRef(
+            email=(email if trusted_email else "") or None, phone=phone or None
+        )
+        match = routing.identify(session, ref, region)
     if match is not None:
         conversation.customer_id = match.key
         state["verified_by"] = f"channel_{match.matched_by}"
+    elif email and not trusted_email:
+        # An unauthenticated From: is a claim like a typed email: the ZIP still decides.
+        claimed = routing.identify(session, routing.CustomerRef(email=email), region)
+        state["claimed_customer"] = claimed.key if claimed else -1
     conversation.state = state
     session.add(conversation)
     session.flush()
@@ -485,6 +503,9 @@ def _try_verify(turn: Turn) -> Customer | Reply:
     claimed = state.get("claimed_customer")
 
     if order_token is not None and zip_code is not None:
+        counted = _guess_keys(turn, f"guide-order:{order_token.lower()}")
+        if _throttled(turn, counted):
+            return _verify_failed(turn)
         ok = (
             order is not None
             and _zip_matches(zip_code, order.shipping_zip)
@@ -493,7 +514,7 @@ def _try_verify(turn: Turn) -> Customer | Reply:
         turn.step("verify_order_zip", order=order_token, result=ok)
         if ok and order is not None:
             return _verified(turn, order.customer_id, "order_zip", order)
-        return _verify_failed(turn)
+        return _verify_failed(turn, counted)
     if email_match is not None:
         try:
             email = normalize_email(email_match.group(0), field="email")
@@ -505,15 +526,11 @@ def _try_verify(turn: Turn) -> Customer | Reply:
         state["claimed_customer"] = found.key if found else -1
         state["awaiting"] = "identity"
         turn.step("claimed_email", known=found is not None)
-        return Reply(
-            turn.say(
-                "Thanks. To confirm it's you, what's the ZIP code of the shipping address on one "
-                "of your orders?",
-                "Thanks. What's the ZIP code of your shipping address?",
-            ),
-            Intent(state.get("pending_intent") or Intent.UNKNOWN),
-        )
+        return _ask_zip(turn)
     if zip_code is not None and claimed is not None:
+        counted = _guess_keys(turn, f"guide-customer:{claimed}" if claimed > 0 else None)
+        if _throttled(turn, counted):
+            return _verify_failed(turn)
         ok = False
         if claimed > 0:
             zips = session.scalars(select(Order.shipping_zip).where(Order.customer_id == claimed))
@@ -521,17 +538,63 @@ def _try_verify(turn: Turn) -> Customer | Reply:
         turn.step("verify_email_zip", result=ok)
         if ok:
             return _verified(turn, int(claimed), "email_zip", None)
-        return _verify_failed(turn)
+        return _verify_failed(turn, counted)
     if order_token is not None and state.get("awaiting") == "identity":
         state["claimed_order"] = order_token
     if zip_code is not None and state.get("claimed_order"):
         return _try_verify_text(turn, f"#{state['claimed_order']} {zip_code}")
+    if claimed is not None:
+        return _ask_zip(turn)
     state["awaiting"] = "identity"
     turn.step("ask_identity")
     return Reply(
         turn.say(ASK_IDENTITY, "Please send your order email, or order number + ZIP."),
         Intent(state.get("pending_intent") or Intent.UNKNOWN),
     )
+
+
+def _ask_zip(turn: Turn) -> Reply:
+    turn.state["awaiting"] = "identity"
+    return Reply(
+        turn.say(
+            "Thanks. To confirm it's you, what's the ZIP code of the shipping address on one "
+            "of your orders?",
+            "Thanks. What's the ZIP code of your shipping address?",
+        ),
+        Intent(turn.state.get("pending_intent") or Intent.UNKNOWN),
+    )
+
+
+Counted = list[tuple[str, throttle.Limit]]
+# Past the free guesses a key waits a minute, doubling per wrong guess up to six hours; a key
+# with no wrong guess for a day starts again.
+GUESS_BLOCK_SECONDS, GUESS_BLOCK_MAX_SECONDS, GUESS_FORGET_SECONDS = 60.0, 6 * 3600.0, 86400.0
+
+
+def _guess_keys(turn: Turn, target: str | None) -> Counted:
+    """The counters a ZIP guess is charged to: what is guessed at, and who is guessing."""
+    s = turn.settings
+
+    def limit(free: int) -> throttle.Limit:
+        return throttle.Limit(
+            free, GUESS_BLOCK_SECONDS, GUESS_BLOCK_MAX_SECONDS, GUESS_FORGET_SECONDS
+        )
+
+    counted: Counted = []
+    if target is not None:
+        counted.append((target, limit(s.guide_verify_failures_per_order)))
+    client = str(turn.state.get("client") or "")
+    if client:
+        counted.append((f"guide-client:{client}", limit(s.guide_verify_failures_per_client)))
+    return counted
+
+
+def _throttled(turn: Turn, counted: Counted) -> bool:
+    """Whether a guess must be refused unchecked (its order or client made too many)."""
+    wait = throttle.wait_seconds(turn.session, [key for key, _ in counted], turn.now)
+    if wait:
+        turn.step("verify_throttled", retry_after_seconds=int(wait))
+    return bool(wait)
 
 
 def _try_verify_text(turn: Turn, text: str) -> Customer | Reply:
@@ -558,7 +621,11 @@ def _verified(turn: Turn, customer_key: int, how: str, order: Order | None) -> C
     return customer
 
 
-def _verify_failed(turn: Turn) -> Reply:
+def _verify_failed(turn: Turn, counted: Counted | None = None) -> Reply:
+    """The same answer for a wrong guess and a refused one; ``counted`` are the counters a
+    checked wrong guess is charged to."""
+    for key, limit in counted or []:
+        throttle.fail(turn.session, key, limit, turn.now)
     state = turn.state
     state["verify_failures"] = int(state.get("verify_failures", 0)) + 1
     state.pop("claimed_customer", None)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from returnhub.domain.errors import FieldError, InvalidInput, NotFound
 from returnhub.domain.ids import Prefix, new_id
+from returnhub.services import agent_sessions
 from returnhub.store.tables import ApiKey
 from returnhub.store.types import utcnow
 
@@ -85,4 +86,7 @@ def revoke_key(session: Session, public_id: str) -> ApiKey:
         raise NotFound("no such key", [FieldError("key_id", "not_found", f"no key {public_id!r}")])
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+    # The workspace also re-checks the key on each request; ending its sessions here makes the
+    # revocation visible in the sessions table and leaves nothing to revive.
+    agent_sessions.end_all(session, key.public_id, key.revoked_at)
     return key

@@ -601,3 +601,39 @@ class ConversationMessage(Base):
     # The reply's quick replies, actions and handoff (guide messages only).
     reply: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- Sign-in: agent sessions and failure counters --------------------------------------------
+
+
+class AgentSession(Base):
+    """A signed-in agent. The cookie holds a random token and this row only its sha256, so a
+    session ends for good when the row says so (sign-out, key revocation, lifetimes)."""
+
+    __tablename__ = "agent_sessions"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The API key's public id, "user:<name>" for a password sign-in, or the demo key's id.
+    principal: Mapped[str] = mapped_column(String(240), index=True)
+    # For a password sign-in, a fingerprint of the password hash it was made with: a changed
+    # password (RETURNHUB_AGENT_USERS) no longer matches, which ends the session.
+    credential: Mapped[str] = mapped_column(String(40), default="")
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Throttle(Base):
+    """Failures counted per key ("signin-user:alice", "guide-order:1001", ...) for every
+    process at once; ``blocked_until`` is when the key may try again."""
+
+    __tablename__ = "throttles"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]

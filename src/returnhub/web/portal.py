@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from returnhub.api.deps import Context
+from returnhub.api.deps import AppContext, Context
 from returnhub.domain.errors import DomainError, NotFound
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.policy import LineEligibility, Outcome
@@ -162,6 +163,11 @@ def order_page(token: str, request: Request, ctx: Context, items: str = "") -> R
 @router.post("/{token}")
 async def start_return(token: str, request: Request, ctx: Context) -> Response:
     form = await read_form(request)
+    # Off the event loop: the write may wait seconds for SQLite's write lock.
+    return await run_in_threadpool(_start_return, token, request, ctx, form)
+
+
+def _start_return(token: str, request: Request, ctx: AppContext, form: dict[str, str]) -> Response:
     now = ctx.clock()
     with ctx.db.read() as session:
         try:

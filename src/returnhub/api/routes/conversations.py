@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from returnhub.api.deps import Context, NoteWriter, Reader
@@ -38,6 +38,12 @@ class ConversationIn(StrictModel):
     )
     email: Contactable = Field(default=None, description="the channel's email, if it knows one")
     phone: Contactable = Field(default=None, description="the channel's phone, if it knows one")
+    client: Contactable = Field(
+        default=None,
+        description="who is writing as the channel sees them (their network address or a "
+        "device id); without phone or email it keys the limit on wrong ZIP guesses across "
+        "conversations (default: the caller's address)",
+    )
 
 
 class MessageIn(StrictModel):
@@ -125,10 +131,13 @@ def _out(
     response_model=ConversationOut,
     summary="Start a self-service conversation; the channel's email or phone identify the customer",
 )
-def start(body: ConversationIn, ctx: Context, _: NoteWriter) -> ConversationOut:
+def start(body: ConversationIn, request: Request, ctx: Context, _: NoteWriter) -> ConversationOut:
     now = ctx.clock()
+    client = body.client or (f"address:{request.client.host}" if request.client else "")
     with ctx.db.write() as session:
-        conversation = guide.start(session, ctx.settings, body.channel, body.email, body.phone)
+        conversation = guide.start(
+            session, ctx.settings, body.channel, body.email, body.phone, client
+        )
         conversation.created_at = conversation.updated_at = now
         session.flush()
         return _out(conversation, guide.customer_public_id(session, conversation))

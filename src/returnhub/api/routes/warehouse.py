@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from returnhub.api.deps import Context, require
 from returnhub.api.openapi import inline_schema
@@ -259,7 +260,8 @@ async def post_receipts(request: Request, ctx: Context, _: WarehouseOnly) -> JSO
         chunks.append(chunk)
     raw = b"".join(chunks)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return _record(ctx, raw, content_type)
+    # Parsing and the write (which may wait for the write lock) run off the event loop.
+    return await run_in_threadpool(_record, ctx, raw, content_type)
 
 
 def _record(ctx: Context, raw: bytes, content_type: str) -> JSONResponse:
