@@ -7,6 +7,7 @@ carries a CSRF token derived from the link, so another site cannot post returns 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
@@ -34,6 +35,7 @@ router = APIRouter(prefix="/r", include_in_schema=False)
 
 CSRF_PURPOSE = "portal-csrf/v1"
 ACTOR = "customer"
+QUANTITY = re.compile(r"[0-9]{1,6}")
 REASONS = (
     ("too_small", "Too small"),
     ("too_large", "Too large"),
@@ -161,7 +163,6 @@ def order_page(token: str, request: Request, ctx: Context, items: str = "") -> R
 
 @router.post("/{token}")
 async def start_return(token: str, request: Request, ctx: Context) -> Response:
-    form = await read_form(request)
     now = ctx.clock()
     with ctx.db.read() as session:
         try:
@@ -170,6 +171,8 @@ async def start_return(token: str, request: Request, ctx: Context) -> Response:
             return _invalid(request, exc)
         order = orders.get_order(session, claims.order_id)
         line_ids = [(x.public_id, x.sku, x.title, x.variant) for x in order.lines]
+    # Read only once the link is known good: a stranger's body is never read at all.
+    form = await read_form(request)
     if not same(form.get("csrf", ""), _csrf(ctx, token)):
         return error_page(
             request, 403, "This form has expired", "Reload the page and submit it again."
@@ -179,7 +182,9 @@ async def start_return(token: str, request: Request, ctx: Context) -> Response:
     errors: list[str] = []
     for line_id, sku, title, variant in line_ids:
         raw = form.get(f"qty_{line_id}", "0").strip() or "0"
-        if not raw.isdigit():
+        # ASCII digits only ("²" and "①" are digits to str.isdigit but not to int), and few
+        # of them: int() refuses more than 4,300 digits with a ValueError.
+        if not QUANTITY.fullmatch(raw):
             errors.append("Quantities must be whole numbers.")
             continue
         quantity = int(raw)
