@@ -51,7 +51,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="returnhub-apply-"))
             url = f"sqlite:///{Path(tmp) / 'apply.db'}"
         data = prepare(url, args.customers, random.Random(5), analyze=True)
-        settings = Settings(mode="demo", database_url=url, loop_webhook_secret="x" * 40)
+        settings = Settings(
+            mode="demo",
+            database_url=url,
+            loop_webhook_secret="x" * 40,
+            webhook_allow_private_targets=True,  # the subscription is a loopback address
+        )
         db = Database.from_settings(settings)
         stack.callback(db.dispose)
         with db.write() as session:  # every applied change fans out a delivery, as in the soak

@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     with scratch_database(args.database_url) as url, Receiver() as receiver:
         migrate(url)
-        db = Database.from_settings(Settings(database_url=url))
+        # The receiver listens on loopback.
+        db = Database.from_settings(Settings(database_url=url, webhook_allow_private_targets=True))
         try:
             result["database"] = engine_facts(db)
             log(f"enqueueing {args.jobs:,} webhook.deliver jobs on {db.dialect} …")
@@ -168,6 +169,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             env = {k: v for k, v in os.environ.items() if not k.startswith("RETURNHUB_")}
             env["RETURNHUB_DATABASE_URL"] = url
+            env["RETURNHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
             log("starting the worker …")
             with tempfile.TemporaryFile() as worker_log:
                 started = time.perf_counter()

@@ -385,6 +385,7 @@ def hub_env(url: str, args: argparse.Namespace) -> dict[str, str]:
         RETURNHUB_EMBEDDED_WORKER="false" if args.no_embedded else "true",
         RETURNHUB_OUTBOX_RETRY_DELAYS=args.retry_delays,
         RETURNHUB_LOG_LEVEL="WARNING",
+        RETURNHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS="true",  # the subscriber listens on loopback
     )
     for setting in args.setting:
         name, _, value = setting.partition("=")

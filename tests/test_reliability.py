@@ -143,7 +143,12 @@ def free_port() -> int:
 
 def hub_env(url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETURNHUB_")}
-    env.update(RETURNHUB_DATABASE_URL=url, RETURNHUB_WORKER_POLL_SECONDS="0.1", **extra)
+    env.update(
+        RETURNHUB_DATABASE_URL=url,
+        RETURNHUB_WORKER_POLL_SECONDS="0.1",
+        RETURNHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS="true",  # the receivers listen on loopback
+        **extra,
+    )
     return env
 
 
@@ -217,7 +222,8 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
 def hub_db(request: pytest.FixtureRequest) -> Iterator[Database]:
     """A migrated database on the engine the test is parametrised with."""
     url: str = request.getfixturevalue(f"{request.param}_url")
-    db = Database.from_settings(Settings(database_url=url))
+    # The receivers listen on loopback.
+    db = Database.from_settings(Settings(database_url=url, webhook_allow_private_targets=True))
     upgrade(db.engine)
     try:
         yield db

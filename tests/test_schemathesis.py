@@ -72,6 +72,8 @@ NOT_STATABLE = {
     "(settings, not the document)",
     "POST /api/v1/warehouse/receipts": "an EDI body must be a 944 interchange: a grammar, not "
     "a schema",
+    "POST /api/v1/webhook-subscriptions": "the URL's host must resolve to public addresses "
+    "(DNS at the time of the request, not the document)",
 }
 
 

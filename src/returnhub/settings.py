@@ -165,6 +165,18 @@ class Settings(BaseSettings):
     # still needs a ZIP.
     guide_trust_email_sender: bool = False
 
+    # Exposure to strangers (README, Security: input and pages). Every request body, except
+    # the routes with caps of their own (webhooks above, the warehouse's EDI receipts), is
+    # limited to this before it is read.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # /docs, /redoc, /openapi.json and /metrics: None means public in demo mode and answering
+    # only to an admin API key in production.
+    docs_public: bool | None = None
+    metrics_public: bool | None = None
+    # Webhook subscriptions to private, loopback or link-local addresses (the cloud metadata
+    # service, the hub's own admin ports) are refused unless this is on.
+    webhook_allow_private_targets: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _database_url_supported(cls, value: str) -> str:

@@ -16,6 +16,8 @@ from returnhub.api.deps import AppContext
 from returnhub.api.errors import failure_answer, install_error_handlers
 from returnhub.api.gladly import routes as gladly_routes
 from returnhub.api.metrics import Metrics, MetricsMiddleware, OutboxCollector
+from returnhub.api.page_headers import PageHeaders
+from returnhub.api.request_guard import RequestGuard
 from returnhub.api.routes import (
     allowlist,
     conversations,
@@ -90,6 +92,13 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     openapi.install(app)
+    # PageHeaders is added last, so outermost: the guard's refusals carry its headers too.
+    app.add_middleware(
+        RequestGuard,
+        ctx=app.state.context,
+        route_limits={"/api/v1/warehouse/receipts": warehouse.MAX_RECEIPT_BYTES},
+    )
+    app.add_middleware(PageHeaders)
     # Machine-facing hot paths are plain ASGI ahead of FastAPI's stack; the metrics middleware
     # wraps them and everything else.
     plain.install(

@@ -52,11 +52,26 @@ def _error(code: str, message: str) -> list[dict[str, Any]]:
     return [{"field": "", "code": code, "message": message}]
 
 
+HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
+
+
 def failure_answer(
     exc: Exception, path: str
 ) -> tuple[int, list[dict[str, Any]], dict[str, str] | None]:
     """Status, errors and headers for an exception nothing else handled (logged here), for the
     FastAPI routes and the plain-ASGI ones alike."""
+    if isinstance(exc, StarletteHTTPException):
+        # A deliberate refusal raised below a route (a streamed body over the limit).
+        if isinstance(exc.detail, list):
+            return exc.status_code, exc.detail, dict(exc.headers or {}) or None
+        code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return exc.status_code, _error(code, str(exc.detail)), dict(exc.headers or {}) or None
     if isinstance(exc, IntegrityError):
         # A concurrent request won a uniqueness race that our own checks could not see.
         log.info("integrity_conflict", error=str(exc.orig)[:200])
@@ -135,10 +150,9 @@ def install_error_handlers(app: FastAPI) -> None:
             allowed = allowed_methods(app, request.url.path)
             headers["Allow"] = ", ".join(allowed)
             detail = f"{request.method} is not served here; use {', '.join(allowed)}"
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         return _errors(
             exc.status_code,
-            _error(code.get(exc.status_code, f"http_{exc.status_code}"), detail),
+            _error(HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}"), detail),
             headers,
         )
 

@@ -14,6 +14,7 @@ from returnhub.delivery.context import HandlerContext
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.domain.external import ExternalLabel, ExternalReturn
+from returnhub.domain.untrusted import link_problem
 from returnhub.services import linking, sync
 from returnhub.settings import Settings
 
@@ -87,6 +88,7 @@ def _apply(
             )
             return None
         change = _as_own(source, change, ctx.settings)
+        change, dropped = _without_unsafe_link(change, ctx.settings)
         if isinstance(change, ExternalLabel):
             result = sync.apply_external_label(session, change, now, skew)
             detail = result.value
@@ -99,7 +101,7 @@ def _apply(
             if result in sync.APPLIED:
                 # Customers linked to this profile see the change in their pulled data too.
                 linking.refresh_linked(session, change, now)
-        inbox.mark(session, inbox_id, inbox.InboxStatus.APPLIED, detail, now)
+        inbox.mark(session, inbox_id, inbox.InboxStatus.APPLIED, detail + dropped, now)
     return None
 
 
@@ -134,6 +136,21 @@ def _as_own(
             "the configured name"
         )
     return change if change.source == system else replace(change, source=system)
+
+
+def _without_unsafe_link(
+    change: ExternalReturn | ExternalLabel, settings: Settings
+) -> tuple[ExternalReturn | ExternalLabel, str]:
+    """The change without a status page URL that may not be a link (a ``javascript:`` URL
+    would run in agents' and customers' pages), and what the inbox says about it. Only the
+    URL is dropped: the sender's return is genuine, and refusing the whole event would only
+    make the sender retry it forever."""
+    if not isinstance(change, ExternalReturn) or not change.status_page_url:
+        return change, ""
+    problem = link_problem(change.status_page_url, allow_http=settings.is_demo)
+    if problem is None:
+        return change, ""
+    return replace(change, status_page_url=""), f"; status_page_url dropped: it {problem}"
 
 
 def _pull_context(ctx: HandlerContext) -> PullContext:

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 from returnhub.delivery.context import HandlerContext
 from returnhub.delivery.errors import ConfigurationError
 from returnhub.delivery.outbox import ClaimedJob
-from returnhub.services.subscriptions import DELIVER_JOB
+from returnhub.services.subscriptions import DELIVER_JOB, target_problem
 from returnhub.store import sealed
 from returnhub.store.tables import DomainEvent, WebhookSubscription
 
@@ -56,6 +56,13 @@ def deliver_webhook(ctx: HandlerContext, job: ClaimedJob) -> None:
     if found is None:
         return  # unsubscribed since: nothing to deliver, and nothing to retry
     message_id, event_type, occurred_at, subject_id, payload, url, stored_secret = found
+    refused = target_problem(url, ctx.settings)
+    if refused is not None:
+        # Its name now points inside (DNS rebinding) or the setting was turned off: a person
+        # must look, so the job is parked, not retried.
+        raise ConfigurationError(
+            f"not delivered to subscription {job.payload['subscription_id']}: {refused}"
+        )
     try:
         secret = sealed.unseal(ctx.settings, stored_secret)
     except sealed.SealedWithAnotherKey:

@@ -166,7 +166,19 @@ class ReturnCreate(StrictModel):
     exchange_items: list[ExchangeItemIn] = Field(default_factory=list, max_length=200)
     label: LabelIn | None = None
     refund_method: Annotated[str, StringConstraints(max_length=32)] = ""
-    status_page_url: Annotated[str, StringConstraints(max_length=500)] = ""
+    status_page_url: Annotated[
+        str,
+        StringConstraints(max_length=500),
+        # Stated for clients; the route's own check (domain/untrusted.link_problem) says why a
+        # URL is refused. http only in demo mode.
+        Field(
+            description="the return's status page: an absolute https URL (http in demo mode), "
+            "or empty",
+            json_schema_extra={
+                "pattern": r"^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-\[\]-~]*)?)?$"
+            },
+        ),
+    ] = ""
     source_system: Annotated[
         str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_]{0,31}$")
     ] = "returnhub"

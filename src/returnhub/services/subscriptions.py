@@ -4,7 +4,9 @@ delivery jobs, in the transaction that records the event."""
 from __future__ import annotations
 
 import base64
+import ipaddress
 import secrets
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -24,14 +26,45 @@ DELIVER_JOB = "webhook.deliver"
 SUBSCRIBABLE = tuple(e.value for e in EventType)
 
 
-def _validated(url: str, event_types: list[str]) -> tuple[str, list[str]]:
-    errors: list[FieldError] = []
+def target_problem(url: str, settings: Settings) -> str | None:
+    """Why we must not send to ``url``, or None. Unless RETURNHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS
+    is on, every address the host name resolves to must be public: a subscription is a way to
+    make this server send requests, and one to 169.254.169.254 (a cloud's metadata service),
+    127.0.0.1 or the private network would reach what the internet cannot. Checked when the
+    subscription is made and again before each delivery (the name may resolve elsewhere by
+    then: DNS rebinding)."""
     try:
         parsed = urlparse(url)
+        hostname = parsed.hostname
     except ValueError:  # an unbalanced IPv6 bracket, "http://[x"
-        parsed = urlparse("")
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        errors.append(FieldError("url", "invalid_url", "give an absolute http(s) URL"))
+        return "give an absolute http(s) URL"
+    if parsed.scheme not in ("http", "https") or not hostname:
+        return "give an absolute http(s) URL"
+    if settings.webhook_allow_private_targets:
+        return None
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        found = socket.getaddrinfo(parsed.hostname, port, proto=socket.IPPROTO_TCP)
+    except (OSError, ValueError, UnicodeError):
+        return f"the host {parsed.hostname!r} cannot be resolved"
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if not address.is_global or address.is_multicast:
+            return (
+                f"{parsed.hostname} resolves to {address}, a private, loopback or link-local "
+                "address; webhooks go to public addresses only (set "
+                "RETURNHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow internal receivers)"
+            )
+    return None
+
+
+def _validated(url: str, event_types: list[str], settings: Settings) -> tuple[str, list[str]]:
+    errors: list[FieldError] = []
+    problem = target_problem(url, settings)
+    if problem is not None:
+        errors.append(FieldError("url", "invalid_url", problem))
     unknown = [t for t in event_types if t != "*" and t not in SUBSCRIBABLE]
     if unknown:
         errors.append(
@@ -63,7 +96,7 @@ def _settings(session: Session) -> Settings:
 
 
 def create(session: Session, url: str, event_types: list[str], description: str = "") -> Created:
-    url, types = _validated(url, event_types)
+    url, types = _validated(url, event_types, _settings(session))
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     subscription = WebhookSubscription(
         public_id=new_id(Prefix.SUBSCRIPTION),

@@ -18,9 +18,12 @@ from urllib.parse import parse_qs
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from starlette.responses import Response
 
 from returnhub.domain.errors import DomainError
+from returnhub.domain.untrusted import safe_link
 from returnhub.settings import Settings
 
 WEB_DIR = Path(__file__).parent
@@ -50,6 +53,22 @@ def label(value: str) -> str:
     return value.replace("_", " ")
 
 
+@pass_context
+def safe_url(context: Context, url: str | None) -> str:
+    """``url`` if it may be a link on a page, else "": a path on this hub, or an absolute
+    https URL (http too in demo mode). Every link a template renders goes through here, so a
+    ``javascript:`` URL stored by any route, old or new, never becomes a link."""
+    if not url:
+        return ""
+    if url.startswith("/"):
+        # "//host" and "/\\host" are other hosts to a browser, not paths here.
+        same_site = url[1:2] not in ("/", "\\") and url.isprintable() and " " not in url
+        return url if same_site else ""
+    request: Request = context["request"]
+    return safe_link(url, allow_http=request.app.state.context.settings.is_demo)
+
+
+templates.env.filters["safe_url"] = safe_url
 templates.env.filters["money"] = money
 templates.env.filters["when"] = when
 templates.env.filters["day"] = day

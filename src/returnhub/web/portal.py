@@ -7,6 +7,7 @@ carries a CSRF token derived from the link, so another site cannot post returns 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
@@ -19,6 +20,7 @@ from returnhub.api.deps import AppContext, Context
 from returnhub.domain.errors import DomainError, NotFound
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.policy import LineEligibility, Outcome
+from returnhub.domain.return_links import ReturnLinkClaims
 from returnhub.services import orders, return_links, returns
 from returnhub.services.commands import ReturnCreate
 from returnhub.store.tables import Order, OrderLine, Return
@@ -35,6 +37,7 @@ router = APIRouter(prefix="/r", include_in_schema=False)
 
 CSRF_PURPOSE = "portal-csrf/v1"
 ACTOR = "customer"
+QUANTITY = re.compile(r"[0-9]{1,6}")
 REASONS = (
     ("too_small", "Too small"),
     ("too_large", "Too large"),
@@ -162,20 +165,39 @@ def order_page(token: str, request: Request, ctx: Context, items: str = "") -> R
 
 @router.post("/{token}")
 async def start_return(token: str, request: Request, ctx: Context) -> Response:
+    checked = await run_in_threadpool(_checked_link, token, request, ctx)
+    if isinstance(checked, Response):
+        return checked
+    # Read only once the link is known good: a stranger's body is never read at all.
     form = await read_form(request)
     # Off the event loop: the write may wait seconds for SQLite's write lock.
-    return await run_in_threadpool(_start_return, token, request, ctx, form)
+    return await run_in_threadpool(_start_return, token, request, ctx, form, *checked)
 
 
-def _start_return(token: str, request: Request, ctx: AppContext, form: dict[str, str]) -> Response:
-    now = ctx.clock()
+LineFacts = list[tuple[str, str, str, str]]  # public id, sku, title, variant
+
+
+def _checked_link(
+    token: str, request: Request, ctx: AppContext
+) -> Response | tuple[ReturnLinkClaims, LineFacts]:
     with ctx.db.read() as session:
         try:
-            claims = return_links.check(session, ctx.settings, token, now)
+            claims = return_links.check(session, ctx.settings, token, ctx.clock())
         except return_links.InvalidReturnLink as exc:
             return _invalid(request, exc)
         order = orders.get_order(session, claims.order_id)
-        line_ids = [(x.public_id, x.sku, x.title, x.variant) for x in order.lines]
+        return claims, [(x.public_id, x.sku, x.title, x.variant) for x in order.lines]
+
+
+def _start_return(
+    token: str,
+    request: Request,
+    ctx: AppContext,
+    form: dict[str, str],
+    claims: ReturnLinkClaims,
+    line_ids: LineFacts,
+) -> Response:
+    now = ctx.clock()
     if not same(form.get("csrf", ""), _csrf(ctx, token)):
         return error_page(
             request, 403, "This form has expired", "Reload the page and submit it again."
@@ -185,7 +207,9 @@ def _start_return(token: str, request: Request, ctx: AppContext, form: dict[str,
     errors: list[str] = []
     for line_id, sku, title, variant in line_ids:
         raw = form.get(f"qty_{line_id}", "0").strip() or "0"
-        if not raw.isdigit():
+        # ASCII digits only ("²" and "①" are digits to str.isdigit but not to int), and few
+        # of them: int() refuses more than 4,300 digits with a ValueError.
+        if not QUANTITY.fullmatch(raw):
             errors.append("Quantities must be whole numbers.")
             continue
         quantity = int(raw)

@@ -27,6 +27,7 @@ from returnhub.api.gladly.errors import (
 )
 from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, json_response
 from returnhub.domain.routing import CustomerSnapshot
+from returnhub.domain.untrusted import UntrustedInput, check_json, load_json
 from returnhub.services import customer_lookup, linking, routing
 from returnhub.services.customer_lookup import Profile
 from returnhub.store.prepared import ReadCursor
@@ -150,8 +151,11 @@ async def lookup(ctx: AppContext, request: PlainRequest) -> PlainResponse:
         return json_response(401, {"errors": [_auth_error(exc)]})
     try:
         payload = orjson.loads(request.body)
+        check_json(payload)
     except orjson.JSONDecodeError:
         return _gladly_error(400, "body", "the body is not valid JSON")
+    except UntrustedInput as exc:
+        return _gladly_error(400, exc.field or "body", exc.message)
     try:
         parsed = contract.parse_request(payload)
     except contract.GladlyRequestError as exc:
@@ -262,11 +266,14 @@ async def action_submit(action: str, request: Request, ctx: Context) -> JSONResp
             404, [{"attr": "action", "code": "invalid", "detail": f"no action {action!r}"}]
         )
     try:
-        data = json.loads(body or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = load_json(body or b"{}")
+    except json.JSONDecodeError:
         return gladly_errors(
             400, [{"attr": "body", "code": "invalid", "detail": "the body is not valid JSON"}]
         )
+    except UntrustedInput as exc:
+        error = {"attr": exc.field or "body", "code": "invalid", "detail": exc.message}
+        return gladly_errors(400, [error])
     if not isinstance(data, dict):
         return gladly_errors(
             400, [{"attr": "body", "code": "invalid", "detail": "the body must be an object"}]

@@ -7,7 +7,9 @@ from fastapi import APIRouter, Body, Depends, Query
 from returnhub.api.deps import Context, Credentials, NoteWriter, Reader, Writer, require
 from returnhub.api.pagination import Cursor, Limit, decode_cursor, next_cursor
 from returnhub.api.schemas import NoteOut, ReturnList, ReturnOut, note_out, return_out
+from returnhub.domain.errors import FieldError, InvalidInput
 from returnhub.domain.lifecycle import ReturnAction, ReturnState
+from returnhub.domain.untrusted import link_problem
 from returnhub.services import returns
 from returnhub.services.commands import ActionIn, NoteIn, RefundIn, ReturnCreate
 from returnhub.services.keys import Principal, Scope
@@ -23,6 +25,12 @@ WAREHOUSE_ACTIONS = frozenset(
 
 @router.post("", status_code=201, response_model=ReturnOut)
 def create_return(body: ReturnCreate, ctx: Context, who: Writer) -> ReturnOut:
+    url = body.status_page_url
+    problem = link_problem(url, allow_http=ctx.settings.is_demo) if url else None
+    if problem:
+        # Shown as a link to agents and customers: a javascript: URL would run in their pages.
+        error = FieldError("status_page_url", "unsafe_url", f"the status page URL {problem}")
+        raise InvalidInput("unsafe status page URL", [error])
     with ctx.db.write() as session:
         ret = returns.create_return(session, body, ctx.policy, ctx.clock(), who.name)
         return return_out(ret, detail=True)

@@ -17,6 +17,7 @@ from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, error_b
 from returnhub.connectors.signatures import SignatureError
 from returnhub.connectors.webhook_sources import SOURCES, dedupe_key
 from returnhub.delivery import inbox
+from returnhub.domain.untrusted import UntrustedInput, load_json
 
 log = structlog.get_logger(__name__)
 
@@ -70,9 +71,14 @@ async def receive_webhook(ctx: AppContext, request: PlainRequest) -> PlainRespon
             [(b"retry-after", str(backlog.retry_after).encode())],
         )
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = load_json(body)
+    except json.JSONDecodeError as exc:
         return _error(400, "malformed_json", f"the body is not valid JSON: {exc}")
+    except UntrustedInput as exc:
+        # A signed event the ledger could never store: refused for good (a 4xx is not retried;
+        # a 503 from the database would be, forever).
+        where = f" at {exc.field}" if exc.field else ""
+        return _error(422 if exc.code == "invalid_text" else 400, exc.code, exc.message + where)
     if not isinstance(payload, dict):
         return _error(400, "malformed_json", "the body must be a JSON object")
     kept = {h: headers[h] for h in spec.kept_headers if h in headers}
@@ -133,6 +139,7 @@ OPENAPI: dict[str, Any] = {
         **error_body(401, "Missing or wrong signature, or the source has no secret configured"),
         **error_body(404, "Unknown source"),
         **error_body(413, "Body over RETURNHUB_WEBHOOK_MAX_BODY_BYTES"),
+        **error_body(422, "Text no ledger can store (a NUL character, a lone surrogate)"),
         **error_body(
             503,
             "The database is unavailable, or too many events wait to be applied "
