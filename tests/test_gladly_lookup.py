@@ -19,7 +19,7 @@ from returnhub.api.plain import PlainEndpoints
 from returnhub.connectors.gladly import signing
 from returnhub.settings import Settings
 from returnhub.store.db import Database
-from tests.conftest import AUTH, Clock
+from tests.conftest import AUTH, PRODUCTION_SECRET_KEY, Clock
 from tests.factories import create_customer, create_order, create_return
 
 KEY = "gladly-signing-key-for-tests"
@@ -390,7 +390,7 @@ def test_production_without_any_gladly_auth_refuses(
 ) -> None:
     production = Settings(
         mode="production",
-        secret_key="p" * 40,
+        secret_key=PRODUCTION_SECRET_KEY,
         database_url=settings.database_url,
         embedded_worker=False,
     )

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from returnhub.domain.retry import RetryPolicy
+from returnhub.domain.secret_strength import GENERATE_HINT, weakness
 
 DEFAULT_DATABASE_URL = f"sqlite:///{Path('var') / 'returnhub.db'}"
 
@@ -27,6 +28,20 @@ KNOWN_WEAK_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "demo", "password", "returnhub", "test", "dev"}
 )
 MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 128
+# Secrets that let a caller in (webhook and Gladly credentials). Some are issued by the other
+# system (Shopify's client secret is 32 hex digits), so the bar is lower than our own key's.
+MIN_CONNECTOR_SECRET_LENGTH = 16
+MIN_CONNECTOR_SECRET_BITS = 64
+CHECKED_CONNECTOR_SECRETS = (
+    "loop_webhook_secret",
+    "shopify_webhook_secret",
+    "returnlogic_webhook_secret",
+    "generic_webhook_secret",
+    "gladly_signing_key",
+    "gladly_header_token",
+    "gladly_basic_password",
+)
 DEMO_SECRET_KEY = "change-me"
 # Accepted as an admin API key in demo mode only, so the quickstart works without `keys create`.
 DEMO_API_KEY = "rh_demo_admin_key"
@@ -204,31 +219,38 @@ class Settings(BaseSettings):
         return hmac.new(secret, f"returnhub/{purpose}".encode(), hashlib.sha256).digest()
 
     def check_secrets(self) -> None:
-        """Refuse weak secrets outside demo mode; names the variable to set."""
+        """Refuse weak secrets outside demo mode; names the variable to set and how to make
+        a good value."""
         if self.is_demo:
             return
         secret = self.secret_key.get_secret_value()
-        if secret.strip().lower() in KNOWN_WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        why = (
+            "is missing or a known placeholder"
+            if secret.strip().lower() in KNOWN_WEAK_SECRETS
+            else weakness(secret, min_length=MIN_SECRET_LENGTH, min_bits=MIN_SECRET_BITS)
+        )
+        if why:
             raise ConfigurationError(
-                "RETURNHUB_SECRET_KEY is missing or known-weak; production mode needs a random "
-                f"value of at least {MIN_SECRET_LENGTH} characters, e.g. the output of "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                f"RETURNHUB_SECRET_KEY {why}; production mode needs a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters, e.g. the output of `{GENERATE_HINT}`"
             )
-        for name in (
-            "loop_webhook_secret",
-            "shopify_webhook_secret",
-            "returnlogic_webhook_secret",
-            "generic_webhook_secret",
-            "gladly_signing_key",
-            "gladly_header_token",
-            "gladly_basic_password",
-        ):
+        for name in CHECKED_CONNECTOR_SECRETS:
             value: SecretStr = getattr(self, name)
             raw = value.get_secret_value()
-            if raw and raw.strip().lower() in KNOWN_WEAK_SECRETS:
+            if not raw:
+                continue  # that integration is off
+            why = (
+                "is a known-weak placeholder"
+                if raw.strip().lower() in KNOWN_WEAK_SECRETS
+                else weakness(
+                    raw, min_length=MIN_CONNECTOR_SECRET_LENGTH, min_bits=MIN_CONNECTOR_SECRET_BITS
+                )
+            )
+            if why:
                 raise ConfigurationError(
-                    f"RETURNHUB_{name.upper()} is a known-weak placeholder; set the real secret "
-                    "or leave it empty to disable that integration"
+                    f"RETURNHUB_{name.upper()} {why}; set the secret the other system generated, "
+                    f"or one made with `{GENERATE_HINT}`, or leave it empty to disable that "
+                    "integration"
                 )
 
     def sqlite_path(self) -> Path | None:
