@@ -117,7 +117,10 @@ class Settings(BaseSettings):
     gladly_basic_password: SecretStr = SecretStr("")
     gladly_header_name: str = "X-Api-Key"
     gladly_header_token: SecretStr = SecretStr("")
-    gladly_signature_max_age_seconds: int = Field(default=0, ge=0)
+    # A signed request whose Gladly-Time is further than this from our clock is refused, so a
+    # captured request cannot be replayed later. Gladly signs each attempt afresh and gives up
+    # on a lookup after at most 15 s; the rest is room for clock skew. 0 turns the check off.
+    gladly_signature_max_age_seconds: int = Field(default=300, ge=0, le=86400)
     # Gladly REST API, for timeline activity on return changes.
     gladly_base_url: str = ""
     gladly_api_user: str = ""
