@@ -98,7 +98,8 @@ def _shopify(client: TestClient, body: bytes, topic: str, webhook_id: str) -> in
         secret=SECRET,
         headers={"X-Shopify-Topic": topic, "X-Shopify-Webhook-Id": webhook_id},
     )
-    return response.status_code
+    status: int = response.status_code
+    return status
 
 
 def _inbox_rows(db: Database) -> int:
