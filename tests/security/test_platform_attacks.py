@@ -38,7 +38,7 @@ def _generic_return(clock: Clock, **changes: Any) -> dict[str, Any]:
     return data
 
 
-def _returns(db: Database) -> list[tuple[str, str]]:
+def _returns(db: Database) -> list[tuple[str, str | None]]:
     with db.read() as session:
         return [(r.source_system, r.external_id) for r in session.scalars(select(Return))]
 
