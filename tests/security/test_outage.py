@@ -95,6 +95,8 @@ def test_worker_backs_off_and_logs_once_per_change_while_the_database_is_down(
     assert not any("exc_info" in e for e in logs), "no traceback per attempt"
     assert events[0]["error"].startswith("OperationalError: ")
     assert events[1]["failed_attempts"] == attempts_while_down
+    # A database that is down is not a storage failure: ready as soon as it answers again.
+    assert flaky.unreachable.write_health.recent_failure() is None
 
 
 class TickingClock:
@@ -112,29 +114,36 @@ def hub(settings: Settings, db: Database, clock: Clock) -> Iterator[TestClient]:
         yield client
 
 
-def _fill_the_disk(db: Database) -> Any:
-    """No page beyond those the file has now: SQLite's own "database or disk is full"."""
-    raw = db.engine.raw_connection()
-    try:
-        # On the driver's connection: VACUUM cannot run in the transaction SQLAlchemy begins.
-        raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
-        pages = raw.driver_connection.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[union-attr]
-    finally:
-        raw.close()
+def _break_writes(db: Database) -> tuple[Any, str]:
+    """Make every growing write fail while reads still work, as a full disk does; the
+    connect hook to remove afterwards and the words the database says."""
+    if db.dialect == "sqlite":
+        raw = db.engine.raw_connection()
+        try:
+            # On the driver's connection: VACUUM cannot run in the transaction SQLAlchemy begins.
+            driver: Any = raw.driver_connection
+            driver.execute("VACUUM")  # no free pages left to fill
+            pages = driver.execute("PRAGMA page_count").fetchone()[0]
+        finally:
+            raw.close()
+        # No page beyond those the file has now: SQLite's own "database or disk is full".
+        statement, words = f"PRAGMA max_page_count = {pages}", "database or disk is full"
+    else:
+        # A server whose volume went read-only (SQLSTATE 25006); a full disk is 53100, which
+        # the same code path handles.
+        statement, words = "SET default_transaction_read_only = on", "read-only transaction"
 
-    def cap(dbapi_connection: Any, _: Any) -> None:
-        dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+    def hook(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.execute(statement)
+        if db.dialect == "postgresql":
+            dbapi_connection.commit()  # keep the SET past the pool's rollback
 
-    event.listen(db.engine, "connect", cap)
+    event.listen(db.engine, "connect", hook)
     db.engine.dispose()
-    return cap
+    return hook, words
 
 
-def test_readiness_fails_while_writes_fail_on_a_full_disk(
-    hub: TestClient, db: Database, settings: Settings
-) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("a full disk is simulated with SQLite's max_page_count")
+def test_readiness_fails_while_writes_fail_on_a_full_disk(hub: TestClient, db: Database) -> None:
     ticking = TickingClock()
     db.write_health = WriteHealth(window=30, clock=ticking)
     assert hub.get("/readyz").status_code == 200
@@ -142,7 +151,7 @@ def test_readiness_fails_while_writes_fail_on_a_full_disk(
     assert hub.post("/api/v1/customers", json={"emails": ["nope"]}).status_code == 422
     assert hub.get("/readyz").status_code == 200
 
-    cap = _fill_the_disk(db)
+    hook, words = _break_writes(db)
     statuses = []
     for _ in range(200):
         statuses.append(hub.post("/api/v1/customers", json=customer_body()).status_code)
@@ -156,10 +165,10 @@ def test_readiness_fails_while_writes_fail_on_a_full_disk(
     assert ready.status_code == 503
     error = ready.json()["errors"][0]
     assert error["code"] == "database_writes_failing"
-    assert "database or disk is full" in error["message"]
+    assert words in error["message"]
 
     # Space is freed; readiness returns once no write has failed for the window.
-    event.remove(db.engine, "connect", cap)
+    event.remove(db.engine, "connect", hook)
     db.engine.dispose()
     ticking.now += 10
     assert hub.get("/readyz").status_code == 503

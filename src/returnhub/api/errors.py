@@ -8,11 +8,12 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from returnhub.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from returnhub.services.return_links import InvalidReturnLink
+from returnhub.store.write_health import is_storage_failure
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +64,10 @@ def failure_answer(
             "fetch the current state and retry"
         )
         return 409, _error("conflict", message), None
-    if isinstance(exc, OperationalError):
+    # A read-only or full volume is as temporary as a busy database: the caller retries.
+    if isinstance(exc, DBAPIError) and (
+        isinstance(exc, OperationalError) or is_storage_failure(exc)
+    ):
         log.error("database_unavailable", error=str(exc.orig)[:200])
         message = "the database is busy or unreachable; retry shortly"
         return 503, _error("database_unavailable", message), {"Retry-After": "1"}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from returnhub.settings import Settings
@@ -120,7 +120,7 @@ class Database:
         try:
             with self._writer_turn(), self._write() as session, session.begin():
                 yield session
-        except OperationalError as exc:
+        except DBAPIError as exc:
             self.write_health.record(exc)
             raise
 
@@ -131,7 +131,7 @@ class Database:
         try:
             with self._writer_turn(), self._write_engine.begin() as connection:
                 yield connection
-        except OperationalError as exc:
+        except DBAPIError as exc:
             self.write_health.record(exc)
             raise
 

@@ -3,9 +3,9 @@
 A database can answer ``SELECT 1`` while every write fails (a full disk, a read-only or
 out-of-space volume): readiness must not say ready then. Each failed write transaction is
 recorded here (cheap: no extra query, no probe write) and ``/readyz`` reports not ready while a
-failure is more recent than ``window`` seconds. Lock timeouts and deadlocks are contention, not
-storage failures, and bad input is the caller's: neither counts, so no request can take the
-node out of rotation.
+storage failure is more recent than ``window`` seconds. Lock timeouts and deadlocks are
+contention, and bad input is the caller's: neither counts, so no request can take the node out
+of rotation.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 DEFAULT_WINDOW_SECONDS = 30.0
-# SQLSTATE classes of contention on PostgreSQL: 40 (serialization failure, deadlock), 55P03
-# (lock not available).
-CONTENTION_SQLSTATES = ("40", "55P03")
+# PostgreSQL SQLSTATEs of a server that is up but cannot write: class 53 (insufficient
+# resources: disk full, out of memory), class 58 (system error: I/O error), 25006 (read-only
+# transaction, e.g. a standby or a volume remounted read-only).
+STORAGE_SQLSTATES = ("53", "58", "25006")
+# SQLite's words for the same (SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY).
+STORAGE_MESSAGES = ("database or disk is full", "disk i/o error", "readonly database")
 
 
 @dataclass(frozen=True)
@@ -30,13 +33,16 @@ class WriteFailure:
 
 
 def is_storage_failure(exc: BaseException) -> bool:
-    if not isinstance(exc, OperationalError):
+    """A failure of the storage under a database that still answers. Not a lost connection
+    (the database is down: readiness pings for that, and it must be ready again as soon as
+    the database is back), not contention (lock timeouts, deadlocks), not bad input."""
+    if not isinstance(exc, DBAPIError):
         return False
     sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
-    if sqlstate.startswith(CONTENTION_SQLSTATES):
-        return False
+    if sqlstate:
+        return sqlstate.startswith(STORAGE_SQLSTATES)
     message = str(exc.orig).lower()
-    return "database is locked" not in message and "database is busy" not in message
+    return any(words in message for words in STORAGE_MESSAGES)
 
 
 def summary(exc: BaseException) -> str:
