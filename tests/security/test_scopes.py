@@ -50,6 +50,7 @@ class Probe:
     scopes: frozenset[Scope] | None = None
     guard: Guard | None = None
     params: dict[str, str] = field(default_factory=dict)
+    path: str = ""  # for a mount: the path of one thing under it
 
 
 def keys(*scopes: Scope) -> Probe:
@@ -70,7 +71,7 @@ TABLE: dict[tuple[str, str], tuple[Probe, ...]] = {
     ("GET", "/docs"): (PUBLIC,),
     ("GET", "/docs/oauth2-redirect"): (PUBLIC,),
     ("GET", "/redoc"): (PUBLIC,),
-    ("GET", "/static"): (Probe(guard=Guard.PUBLIC, params={"": "/htmx.min.js"}),),
+    ("GET", "/static"): (Probe(guard=Guard.PUBLIC, path="/static/htmx.min.js"),),
     ("GET", "/healthz"): (PUBLIC,),
     ("GET", "/readyz"): (PUBLIC,),
     ("GET", "/metrics"): (PUBLIC,),
@@ -205,7 +206,8 @@ def test_every_route_has_a_row(hub: TestClient) -> None:
 def _path(template: str, values: dict[str, str]) -> str:
     path = template
     for name, value in values.items():
-        path = path.replace("{" + name + "}", value) if name else path + value
+        path = path.replace("{" + name + "}", value)
+    assert "{" not in path, f"no value for a placeholder of {template}"
     return path
 
 
@@ -221,17 +223,13 @@ def _refused_by_scope(response: Any) -> bool:
 
 def test_every_operation_against_every_scope(hub: TestClient, db: Database, clock: Clock) -> None:
     # Given real records for the path's ids (so an allowed call reaches the operation itself)
-    admin_client = hub
-    admin_client.headers.update(AUTH)
-    order = create_order(admin_client, clock.now)
-    ret = create_return(admin_client, order)
-    link = admin_client.post(f"/api/v1/orders/{order['id']}/return-link", json={}).json()
-    conversation = admin_client.post(
+    setup = TestClient(hub.app, headers=AUTH)
+    order = create_order(setup, clock.now)
+    ret = create_return(setup, order)
+    link = setup.post(f"/api/v1/orders/{order['id']}/return-link", json={}).json()
+    conversation = setup.post(
         "/api/v1/conversations", json={"channel": "chat", "email": "nobody@example.com"}
     ).json()
-    for name in list(admin_client.headers):
-        if name.lower() == "authorization":
-            del admin_client.headers[name]
     values = {
         "customer_id": order["customer_id"],
         "order_id": order["id"],
@@ -250,7 +248,7 @@ def test_every_operation_against_every_scope(hub: TestClient, db: Database, cloc
     wrong: list[str] = []
     for (method, template), probes in sorted(TABLE.items()):
         for probe in probes:
-            path = _path(template, {**values, **probe.params})
+            path = probe.path or _path(template, {**values, **probe.params})
             for credential in CREDENTIALS:
                 sent = headers.get(credential, {}) if credential is not None else {}
                 response = hub.request(
