@@ -14,7 +14,7 @@ C concurrent keep-alive connections (default 32):
 - DETAILED by ``externalCustomerId`` for random real customer ids.
 
 Every request carries a valid Gladly-Authorization signature (computed before the clock starts;
-Gladly-Time is fixed, as the freshness window is off by default). In the same run a second server
+Gladly-Time is fixed, and the server's freshness window is off). In the same run a second server
 process (this script with --bare-server PORT) runs uvicorn with the same settings and a FastAPI
 app whose one route reads the body and answers a constant JSON body: a real DETAILED response of
 the median size. It gets the same requests as the DETAILED scenario; detailed/bare is the share of
@@ -114,6 +114,8 @@ def hub_env(url: str, signing_key: str) -> dict[str, str]:
     env.update(
         RETURNHUB_DATABASE_URL=url,
         RETURNHUB_GLADLY_SIGNING_KEY=signing_key,
+        # Requests are signed before the clock starts, with a fixed Gladly-Time.
+        RETURNHUB_GLADLY_SIGNATURE_MAX_AGE_SECONDS="0",
         RETURNHUB_EMBEDDED_WORKER="false",
         RETURNHUB_MODE="demo",
     )

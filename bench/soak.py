@@ -382,6 +382,8 @@ def hub_env(url: str, args: argparse.Namespace) -> dict[str, str]:
         RETURNHUB_DATABASE_URL=url,
         RETURNHUB_LOOP_WEBHOOK_SECRET=LOOP_SECRET,
         RETURNHUB_GLADLY_SIGNING_KEY=GLADLY_KEY,
+        # Lookups are signed once, before the run, with a fixed Gladly-Time.
+        RETURNHUB_GLADLY_SIGNATURE_MAX_AGE_SECONDS="0",
         RETURNHUB_EMBEDDED_WORKER="false" if args.no_embedded else "true",
         RETURNHUB_OUTBOX_RETRY_DELAYS=args.retry_delays,
         RETURNHUB_LOG_LEVEL="WARNING",

@@ -28,6 +28,8 @@ PG_URL = os.environ.get("RETURNHUB_TEST_DATABASE_URL", "")
 REQUIRE_PG = os.environ.get("RETURNHUB_REQUIRE_POSTGRES") == "1"
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 AUTH = {"Authorization": f"Bearer {DEMO_API_KEY}"}
+# A RETURNHUB_SECRET_KEY production mode accepts (secrets.token_urlsafe(32), made once).
+PRODUCTION_SECRET_KEY = "q7Vd0mJx3LrT9sKpWb2NfYc8HgUe5ZaXo1iQ4tMvR6E"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -7,7 +7,7 @@ from returnhub.api.app import create_app
 from returnhub.services.keys import create_key
 from returnhub.settings import DEMO_API_KEY, Settings
 from returnhub.store.db import Database
-from tests.conftest import Clock
+from tests.conftest import PRODUCTION_SECRET_KEY, Clock
 from tests.factories import create_order, create_return
 
 
@@ -84,7 +84,7 @@ def test_keys_are_stored_hashed(db: Database) -> None:
 
 def test_demo_key_only_in_demo_mode(db: Database, settings: Settings, clock: Clock) -> None:
     production = Settings(
-        mode="production", secret_key="x" * 48, database_url=settings.database_url
+        mode="production", secret_key=PRODUCTION_SECRET_KEY, database_url=settings.database_url
     )
     app = create_app(production, db, clock)
     with TestClient(app, raise_server_exceptions=False) as client:

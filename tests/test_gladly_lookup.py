@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from returnhub.api.plain import PlainEndpoints
 from returnhub.connectors.gladly import signing
 from returnhub.settings import Settings
 from returnhub.store.db import Database
-from tests.conftest import AUTH, Clock
+from tests.conftest import AUTH, PRODUCTION_SECRET_KEY, Clock
 from tests.factories import create_customer, create_order, create_return
 from tests.gladly_sample import sample_authorization
 
@@ -38,6 +39,11 @@ def gladly(settings: Settings, db: Database, clock: Clock) -> Iterator[TestClien
         yield client
 
 
+def gladly_now() -> str:
+    """Gladly-Time as Gladly stamps a request it sends now (the hub refuses stale ones)."""
+    return datetime.now(UTC).strftime(signing.TIME_FORMAT)
+
+
 def signed_post(client: TestClient, path: str, payload: Any, key: str = KEY) -> Any:
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = {
@@ -47,21 +53,19 @@ def signed_post(client: TestClient, path: str, payload: Any, key: str = KEY) -> 
         "x-b3-traceid": "5ef219cf84354740997066c1e699998a",
     }
     path_only, _, query = path.partition("?")
-    auth = signing.sign_headers(key, "POST", path_only, query, headers, body, "20261120T120000Z")
+    stamp = gladly_now()
+    auth = signing.sign_headers(key, "POST", path_only, query, headers, body, stamp)
     return client.post(
-        path,
-        content=body,
-        headers={**headers, "gladly-time": "20261120T120000Z", "gladly-authorization": auth},
+        path, content=body, headers={**headers, "gladly-time": stamp, "gladly-authorization": auth}
     )
 
 
 def signed_get(client: TestClient, path: str) -> Any:
     headers = {"accept": "application/json", "gladly-correlation-id": "c0rr"}
     path_only, _, query = path.partition("?")
-    auth = signing.sign_headers(KEY, "GET", path_only, query, headers, b"", "20261120T120000Z")
-    return client.get(
-        path, headers={**headers, "gladly-time": "20261120T120000Z", "gladly-authorization": auth}
-    )
+    stamp = gladly_now()
+    auth = signing.sign_headers(KEY, "GET", path_only, query, headers, b"", stamp)
+    return client.get(path, headers={**headers, "gladly-time": stamp, "gladly-authorization": auth})
 
 
 def _customer(client: TestClient, **overrides: Any) -> dict[str, Any]:
@@ -325,7 +329,7 @@ def test_a_signed_header_with_whitespace_runs_passes_end_to_end(gladly: TestClie
     headers = {
         "accept": "application/json",
         "content-type": "application/json",
-        "gladly-time": "20261120T120000Z",
+        "gladly-time": gladly_now(),
         "x-api-key": "Acme   Returns\t\tdesk",
     }
     auth = sample_authorization(KEY, "POST", LOOKUP, headers, body)
@@ -336,7 +340,13 @@ def test_a_signed_header_with_whitespace_runs_passes_end_to_end(gladly: TestClie
 
 def test_published_test_vector_end_to_end(settings: Settings, db: Database, clock: Clock) -> None:
     """Gladly's own signed example, byte for byte, through the real handler and HTTP stack."""
-    configured = settings.model_copy(update={"gladly_signing_key": SecretStr("test-apikey-1")})
+    # The vector was signed in 2019: only the freshness window is off for it.
+    configured = settings.model_copy(
+        update={
+            "gladly_signing_key": SecretStr("test-apikey-1"),
+            "gladly_signature_max_age_seconds": 0,
+        }
+    )
     hub = create_app(configured, db, clock, worker=False)
     # The vector was signed for this path; serve the production handler there too.
     vector_route = replace(
@@ -407,7 +417,7 @@ def test_production_without_any_gladly_auth_refuses(
 ) -> None:
     production = Settings(
         mode="production",
-        secret_key="p" * 40,
+        secret_key=PRODUCTION_SECRET_KEY,
         database_url=settings.database_url,
         embedded_worker=False,
     )

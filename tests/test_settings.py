@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from returnhub.settings import ConfigurationError, Settings
+from tests.conftest import PRODUCTION_SECRET_KEY
 
 
 def test_defaults_are_demo_with_sqlite_under_var(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,7 +33,7 @@ def test_production_refuses_weak_secret(secret: str) -> None:
 def test_production_refuses_placeholder_connector_secret() -> None:
     settings = Settings(
         mode="production",
-        secret_key="k" * 40,
+        secret_key=PRODUCTION_SECRET_KEY,
         loop_webhook_secret="changeme",
         _env_file=None,
     )

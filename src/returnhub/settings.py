@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from returnhub.domain.retry import RetryPolicy
+from returnhub.domain.secret_strength import GENERATE_HINT, weakness
 
 DEFAULT_DATABASE_URL = f"sqlite:///{Path('var') / 'returnhub.db'}"
 
@@ -27,6 +28,20 @@ KNOWN_WEAK_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "demo", "password", "returnhub", "test", "dev"}
 )
 MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 128
+# Secrets that let a caller in (webhook and Gladly credentials). Some are issued by the other
+# system (Shopify's client secret is 32 hex digits), so the bar is lower than our own key's.
+MIN_CONNECTOR_SECRET_LENGTH = 16
+MIN_CONNECTOR_SECRET_BITS = 64
+CHECKED_CONNECTOR_SECRETS = (
+    "loop_webhook_secret",
+    "shopify_webhook_secret",
+    "returnlogic_webhook_secret",
+    "generic_webhook_secret",
+    "gladly_signing_key",
+    "gladly_header_token",
+    "gladly_basic_password",
+)
 DEMO_SECRET_KEY = "change-me"
 # Accepted as an admin API key in demo mode only, so the quickstart works without `keys create`.
 DEMO_API_KEY = "rh_demo_admin_key"
@@ -105,7 +120,10 @@ class Settings(BaseSettings):
     gladly_basic_password: SecretStr = SecretStr("")
     gladly_header_name: str = "X-Api-Key"
     gladly_header_token: SecretStr = SecretStr("")
-    gladly_signature_max_age_seconds: int = Field(default=0, ge=0)
+    # A signed request whose Gladly-Time is further than this from our clock is refused, so a
+    # captured request cannot be replayed later. Gladly signs each attempt afresh and gives up
+    # on a lookup after at most 15 s; the rest is room for clock skew. 0 turns the check off.
+    gladly_signature_max_age_seconds: int = Field(default=300, ge=0, le=86400)
     # Gladly REST API, for timeline activity on return changes.
     gladly_base_url: str = ""
     gladly_api_user: str = ""
@@ -236,31 +254,38 @@ class Settings(BaseSettings):
         return hmac.new(secret, f"returnhub/{purpose}".encode(), hashlib.sha256).digest()
 
     def check_secrets(self) -> None:
-        """Refuse weak secrets outside demo mode; names the variable to set."""
+        """Refuse weak secrets outside demo mode; names the variable to set and how to make
+        a good value."""
         if self.is_demo:
             return
         secret = self.secret_key.get_secret_value()
-        if secret.strip().lower() in KNOWN_WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        why = (
+            "is missing or a known placeholder"
+            if secret.strip().lower() in KNOWN_WEAK_SECRETS
+            else weakness(secret, min_length=MIN_SECRET_LENGTH, min_bits=MIN_SECRET_BITS)
+        )
+        if why:
             raise ConfigurationError(
-                "RETURNHUB_SECRET_KEY is missing or known-weak; production mode needs a random "
-                f"value of at least {MIN_SECRET_LENGTH} characters, e.g. the output of "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                f"RETURNHUB_SECRET_KEY {why}; production mode needs a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters, e.g. the output of `{GENERATE_HINT}`"
             )
-        for name in (
-            "loop_webhook_secret",
-            "shopify_webhook_secret",
-            "returnlogic_webhook_secret",
-            "generic_webhook_secret",
-            "gladly_signing_key",
-            "gladly_header_token",
-            "gladly_basic_password",
-        ):
+        for name in CHECKED_CONNECTOR_SECRETS:
             value: SecretStr = getattr(self, name)
             raw = value.get_secret_value()
-            if raw and raw.strip().lower() in KNOWN_WEAK_SECRETS:
+            if not raw:
+                continue  # that integration is off
+            why = (
+                "is a known-weak placeholder"
+                if raw.strip().lower() in KNOWN_WEAK_SECRETS
+                else weakness(
+                    raw, min_length=MIN_CONNECTOR_SECRET_LENGTH, min_bits=MIN_CONNECTOR_SECRET_BITS
+                )
+            )
+            if why:
                 raise ConfigurationError(
-                    f"RETURNHUB_{name.upper()} is a known-weak placeholder; set the real secret "
-                    "or leave it empty to disable that integration"
+                    f"RETURNHUB_{name.upper()} {why}; set the secret the other system generated, "
+                    f"or one made with `{GENERATE_HINT}`, or leave it empty to disable that "
+                    "integration"
                 )
 
     def sqlite_path(self) -> Path | None:

@@ -9,12 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from returnhub.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from returnhub.services.return_links import InvalidReturnLink
+from returnhub.store.write_health import is_storage_failure
 
 log = structlog.get_logger(__name__)
 
@@ -84,7 +85,10 @@ def failure_answer(
         # PostgreSQL refuses values SQLite stores, such as text holding NUL (0x00).
         reason = str(exc.orig).splitlines()[0][:200]
         return 422, _error("unstorable_value", f"a value cannot be stored: {reason}"), None
-    if isinstance(exc, OperationalError):
+    # A read-only or full volume is as temporary as a busy database: the caller retries.
+    if isinstance(exc, DBAPIError) and (
+        isinstance(exc, OperationalError) or is_storage_failure(exc)
+    ):
         log.error("database_unavailable", error=str(exc.orig)[:200])
         message = "the database is busy or unreachable; retry shortly"
         return 503, _error("database_unavailable", message), {"Retry-After": "1"}

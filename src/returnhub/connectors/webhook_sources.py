@@ -15,6 +15,7 @@ import httpx
 from returnhub.connectors import generic, registry, returnlogic, shopify
 from returnhub.connectors.loop import webhooks as loop
 from returnhub.connectors.signatures import verify_hmac_base64, verify_standard_webhook
+from returnhub.delivery import inbox
 from returnhub.domain.external import ExternalLabel, ExternalReturn
 from returnhub.settings import Settings
 
@@ -61,6 +62,10 @@ class WebhookSource:
     kept_headers: tuple[str, ...] = ()
     # The setting holding the ledger's system name for this source's returns; None: its name.
     system_setting: str | None = None
+    # The signature covers the body only, and every event is a pull of the return's present
+    # state: deduplicate on the body while an identical one waits to be applied (its pull will
+    # see whatever the later one announces), whatever unsigned event id it carries.
+    coalesce_by_body: bool = False
 
     def system(self, settings: Settings) -> str:
         """The system its returns belong to: set by the deployment, never by a payload."""
@@ -169,6 +174,9 @@ SOURCES: dict[str, WebhookSource] = {
                 "refunds/create": _pull_refunded_return,
             },
             kept_headers=("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id"),
+            # X-Shopify-Webhook-Id and X-Shopify-Topic are not signed: a captured body replayed
+            # under fresh ids would otherwise count as a new event each time.
+            coalesce_by_body=True,
         ),
         WebhookSource(
             name="returnlogic",
@@ -206,5 +214,8 @@ SOURCES: dict[str, WebhookSource] = {
 
 
 def dedupe_key(source: WebhookSource, payload: Payload, headers: Headers, body: bytes) -> str:
+    digest = f"sha256:{hashlib.sha256(body).hexdigest()}"
+    if source.coalesce_by_body:
+        return f"{inbox.UNTIL_APPLIED}{digest}"
     own = source.event_id(payload, headers)
-    return f"id:{own}" if own else f"sha256:{hashlib.sha256(body).hexdigest()}"
+    return f"id:{own}" if own else digest

@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from returnhub.delivery import outbox
@@ -19,6 +19,9 @@ from returnhub.store.dialects import dialect_of, upsert
 from returnhub.store.tables import InboxEvent
 
 APPLY_JOB = "inbox.apply"
+# A dedupe key with this prefix holds only until its event is applied (or ignored, or failed):
+# marking the event renames the stored key, so an identical event arriving later is new.
+UNTIL_APPLIED = "until-applied:"
 
 
 class InboxStatus(StrEnum):
@@ -163,6 +166,13 @@ def _mark_statement() -> Any:
             status=bindparam("inbox_status"),
             detail=bindparam("inbox_detail"),
             processed_at=bindparam("inbox_at", type_=table.c.processed_at.type),
+            dedupe_key=case(
+                (
+                    table.c.dedupe_key.startswith(UNTIL_APPLIED, autoescape=True),
+                    table.c.dedupe_key + "@" + table.c.public_id,
+                ),
+                else_=table.c.dedupe_key,
+            ),
         )
     )
 

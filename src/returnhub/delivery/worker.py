@@ -25,6 +25,7 @@ from returnhub.delivery import health, outbox
 from returnhub.delivery.context import Handler, HandlerContext
 from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.kinds import default_handlers
+from returnhub.delivery.outage import Outage
 from returnhub.delivery.outbox import ClaimedJob, JobStatus
 from returnhub.settings import Settings
 from returnhub.store.db import Database
@@ -32,6 +33,8 @@ from returnhub.store.group_commit import GroupCommitWriter
 from returnhub.store.types import utcnow
 
 log = structlog.get_logger(__name__)
+# The longest a worker waits between claims while the database is down.
+MAX_BACKOFF_SECONDS = 30.0
 HEALTH_FLUSH_SECONDS = 1.0
 
 
@@ -77,6 +80,12 @@ class Worker:
         self.http = http or httpx.Client(timeout=settings.outbound_timeout_seconds)
         self.context = HandlerContext(db=db, settings=settings, http=self.http, clock=clock)
         self.stopping = threading.Event()
+        self.outage = Outage(
+            "database",
+            base=settings.worker_poll_seconds,
+            cap=MAX_BACKOFF_SECONDS,
+            worker=self.worker_id,
+        )
         self._health_lock = threading.Lock()
         self._successes: dict[str, tuple[int, datetime]] = {}
         self._flushed_at = time.monotonic()
@@ -121,19 +130,21 @@ class Worker:
         while not self.stopping.is_set():
             free = capacity - len(running)
             claimed: list[ClaimedJob] = []
+            wait_for = poll
             if free >= self.concurrency or not running:
                 try:
                     with self.db.write_connection() as connection:
                         claimed = outbox.claim(
                             connection, self.worker_id, self.clock(), limit=free, lease=self.lease
                         )
-                except Exception:
-                    # The database may be restarting: keep the worker alive, try again shortly.
-                    log.exception("worker_claim_failed", worker=self.worker_id)
+                    self.outage.succeeded()
+                except Exception as exc:
+                    # The database may be restarting: keep the worker alive, back off.
+                    wait_for = self.outage.failed(exc)
             for job in claimed:
                 running[self._pool.submit(self._run, job)] = job
             if not running:
-                self.stopping.wait(poll)
+                self.stopping.wait(wait_for)
                 continue
             # Wake when a job ends, or after a poll interval to look for newly due work.
             done, _ = wait(

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from returnhub.settings import Settings
 from returnhub.store.held_reads import HeldReads
 from returnhub.store.prepared import ReadCursor
+from returnhub.store.write_health import WriteHealth
 
 WRITE_OPTION = "returnhub_write"
 T = TypeVar("T")
@@ -120,6 +122,8 @@ class Database:
         self._sqlite_writer = threading.RLock() if engine.dialect.name == "sqlite" else None
         self._held_reads = HeldReads(engine)
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        # Failed writes, for readiness (a database can answer reads while writes fail).
+        self.write_health = WriteHealth()
         self._write = sessionmaker(
             bind=self._write_engine,
             expire_on_commit=False,
@@ -149,15 +153,23 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction: commits on success, rolls everything back on any exception."""
-        with self._writer_turn(), self._write() as session, session.begin():
-            yield session
+        try:
+            with self._writer_turn(), self._write() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            self.write_health.record(exc)
+            raise
 
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
         """A write transaction on a bare Core connection: for hot paths (webhook intake) that
         only run prepared statements and do not need the ORM's unit of work."""
-        with self._writer_turn(), self._write_engine.begin() as connection:
-            yield connection
+        try:
+            with self._writer_turn(), self._write_engine.begin() as connection:
+                yield connection
+        except DBAPIError as exc:
+            self.write_health.record(exc)
+            raise
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:

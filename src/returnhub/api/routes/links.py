@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from returnhub.api.deps import Context, NoteWriter, Reader, Writer
+from returnhub.api.deps import Context, Reader, Writer
 from returnhub.connectors.base import SearchQuery
 from returnhub.connectors.registry import SPECS, configured_systems, is_configured, missing_settings
 from returnhub.delivery import health
@@ -225,7 +225,7 @@ def list_links(customer_id: str, ctx: Context, _: Reader) -> LinksOut:
     response_model=LinksOut,
     summary="Link by hand",
 )
-def add_link(customer_id: str, body: LinkIn, ctx: Context, who: NoteWriter) -> LinksOut:
+def add_link(customer_id: str, body: LinkIn, ctx: Context, who: Writer) -> LinksOut:
     known = set(configured_systems(ctx.settings, ctx.db, ctx.http))
     with ctx.db.write() as session:
         linking.link(
@@ -245,7 +245,7 @@ def add_link(customer_id: str, body: LinkIn, ctx: Context, who: NoteWriter) -> L
     response_model=LinksOut,
     summary="Unlink from all systems and remove the data pulled from them",
 )
-def unlink_all(customer_id: str, ctx: Context, who: NoteWriter) -> LinksOut:
+def unlink_all(customer_id: str, ctx: Context, who: Writer) -> LinksOut:
     with ctx.db.write() as session:
         linking.unlink_all(session, customer_id, who.name)
     return _links(ctx, customer_id)
