@@ -10,11 +10,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import structlog
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event, text
 from structlog.testing import capture_logs
 
 from returnhub.api.app import create_app
+from returnhub.delivery import outage
+from returnhub.delivery import worker as worker_module
 from returnhub.delivery.worker import Worker
 from returnhub.settings import Settings
 from returnhub.store.db import Database
@@ -59,8 +62,12 @@ def _wait_for(condition: Any, timeout: float) -> bool:
 
 
 def test_worker_backs_off_and_logs_once_per_change_while_the_database_is_down(
-    settings: Settings, db: Database
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Loggers cache their configuration on first use (logs.py): fresh ones for these modules,
+    # or an earlier test's logger would write past capture_logs.
+    for module in (outage, worker_module):
+        monkeypatch.setattr(module, "log", structlog.get_logger(module.__name__))
     flaky = Switchable(db)
     poll = 0.05
     worker = Worker(
