@@ -510,3 +510,19 @@ def test_serve_runs_its_worker_as_a_child_process_and_restarts_it(
     server.terminate()
     assert server.wait(30) in (0, -signal.SIGTERM), processes.output()
     assert second is not None and not Path(f"/proc/{second}").exists(), "worker outlived serve"
+
+
+def test_the_worker_child_stops_when_its_server_is_killed(
+    sqlite_url: str, processes: Processes
+) -> None:
+    """SIGKILL leaves the server no chance to stop its worker: the worker notices its parent is
+    gone and stops itself (in-flight jobs finish), so no orphan works on beside a new server."""
+    port = free_port()
+    env = hub_env(sqlite_url, RETURNHUB_EMBEDDED_WORKER_MODE="process")
+    server = processes.start("serve", ["serve", "--port", str(port)], env)
+    wait_until(lambda: _worker_child(server) is not None, 30, "the worker child", processes)
+    child = _worker_child(server)
+    assert child is not None
+    server.kill()
+    server.wait(10)
+    wait_until(lambda: not Path(f"/proc/{child}").exists(), 30, "the orphan to stop", processes)

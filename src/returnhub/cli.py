@@ -13,7 +13,7 @@ from rich.console import Console
 from sqlalchemy import make_url
 from sqlalchemy.exc import OperationalError
 
-from returnhub.delivery.supervisor import WorkerProcess, worker_command
+from returnhub.delivery.supervisor import WorkerProcess, watch_parent, worker_command
 from returnhub.domain.errors import DomainError
 from returnhub.settings import ConfigurationError, get_settings
 from returnhub.store.db import Database
@@ -198,6 +198,14 @@ def keys_revoke(key_id: str) -> None:
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="jobs run in parallel")] = 4,
+    parent: Annotated[
+        int | None,
+        typer.Option(
+            "--exit-with-parent",
+            hidden=True,  # set by `returnhub serve` for the worker it starts
+            help="stop (as on SIGTERM) once this process is no longer our parent",
+        ),
+    ] = None,
 ) -> None:
     """Run the outbox worker until SIGTERM/SIGINT (in-flight jobs finish, the rest are released)."""
     import signal
@@ -218,6 +226,8 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     err.print(f"worker {runner.worker_id} running with concurrency {concurrency}")
+    if parent is not None:
+        watch_parent(parent, runner.stop)
     runner.run()
     runner.close()
 

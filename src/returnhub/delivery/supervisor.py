@@ -10,12 +10,13 @@ finish its in-flight jobs when the server stops.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import structlog
@@ -28,7 +29,35 @@ HEALTHY_SECONDS = 60.0
 
 
 def worker_command(concurrency: int) -> list[str]:
-    return [sys.executable, "-m", "returnhub.cli", "worker", "--concurrency", str(concurrency)]
+    return [
+        sys.executable,
+        "-m",
+        "returnhub.cli",
+        "worker",
+        "--concurrency",
+        str(concurrency),
+        "--exit-with-parent",
+        str(os.getpid()),
+    ]
+
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+def watch_parent(parent: int, stop: Callable[[], None]) -> threading.Thread:
+    """Call ``stop`` once ``parent`` is no longer this process's parent: a server killed with
+    SIGKILL cannot stop its worker, and an orphan would go on working beside the worker of the
+    server started in its place (safe, but not what anyone asked for)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        log.warning("worker_parent_gone", parent=parent)
+        stop()
+
+    thread = threading.Thread(target=watch, name="returnhub-parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 class WorkerProcess:
