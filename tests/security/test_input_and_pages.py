@@ -24,6 +24,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
 from starlette.types import Message
 
+from returnhub.api import deps
 from returnhub.api.app import create_app
 from returnhub.delivery.worker import Worker
 from returnhub.services import keys
@@ -622,3 +623,25 @@ def test_search_wildcards_match_literally(client: TestClient, pattern: str) -> N
     found = client.get("/api/v1/customers", params={"name": pattern})
     assert found.status_code == 200
     assert found.json()["data"] == []
+
+
+def test_a_write_reads_its_key_once(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard checks the key before the body; the route then uses what the guard found
+    instead of looking the key up again."""
+    raw = admin_key(db)
+    lookups: list[str] = []
+    real = deps.authenticate
+
+    def counted(session: Any, token: str) -> Any:
+        lookups.append(token)
+        return real(session, token)
+
+    monkeypatch.setattr(deps, "authenticate", counted)
+    body = {"name": "Once", "emails": [], "phones": [], "tags": []}
+    response = client.post(
+        "/api/v1/customers", json=body, headers={"Authorization": f"Bearer {raw}"}
+    )
+    assert response.status_code == 201, response.text
+    assert lookups == [raw]

@@ -120,6 +120,10 @@ def _principal(credentials: HTTPAuthorizationCredentials | None, ctx: AppContext
     return principal
 
 
+# Where the request guard leaves the principal it authenticated (see api/request_guard.py).
+PRINCIPAL_STATE = "returnhub_principal"
+
+
 class Require:
     """A dependency that authenticates the caller and checks it holds one of ``scopes`` (or
     admin). ``scope_note`` is what the OpenAPI document says the operation needs."""
@@ -129,8 +133,10 @@ class Require:
         self.needed = " or ".join(s.value for s in (Scope.ADMIN, *scopes))
         self.scope_note = f"Scopes: {', '.join(s.value for s in (Scope.ADMIN, *scopes))} (any one)."
 
-    def __call__(self, ctx: Context, credentials: Credentials) -> Principal:
-        principal = _principal(credentials, ctx)
+    def __call__(self, request: Request, ctx: Context, credentials: Credentials) -> Principal:
+        # The request guard already authenticated a write's key before its body was read.
+        held = request.scope.get("state", {}).get(PRINCIPAL_STATE)
+        principal = held if isinstance(held, Principal) else _principal(credentials, ctx)
         if not principal.allows(*self.scopes):
             raise HTTPException(
                 403,

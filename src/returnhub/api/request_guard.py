@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from returnhub.api.deps import BEARER, AppContext, require
+from returnhub.api.deps import BEARER, PRINCIPAL_STATE, AppContext, require
 from returnhub.domain.untrusted import UntrustedInput, load_json
 from returnhub.services.keys import Scope as KeyScope
 
@@ -175,11 +175,14 @@ class RequestGuard:
         check = _admin_key if admin else _any_key
         try:
             # A database read: on the thread pool, like the route's own dependency.
-            credentials = await BEARER(Request(scope))
-            await run_in_threadpool(check, self.ctx, credentials)
+            request = Request(scope)
+            credentials = await BEARER(request)
+            principal = await run_in_threadpool(check, request, self.ctx, credentials)
         except HTTPException as exc:
             code = "unauthorized" if exc.status_code == 401 else "forbidden"
             return JSONResponse(
                 {"errors": _error(code, str(exc.detail))}, exc.status_code, dict(exc.headers or {})
             )
+        # The route's own dependency takes it from here instead of reading the key again.
+        scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
         return None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from returnhub.api.deps import Context, Credentials, NoteWriter, Reader, Writer, require
 from returnhub.api.pagination import Cursor, Limit, decode_cursor, next_cursor
@@ -90,9 +90,11 @@ class _ActionPrincipal:
         + "."
     )
 
-    def __call__(self, action: ReturnAction, ctx: Context, credentials: Credentials) -> Principal:
+    def __call__(
+        self, action: ReturnAction, request: Request, ctx: Context, credentials: Credentials
+    ) -> Principal:
         needed = (Scope.AGENT, Scope.WAREHOUSE) if action in WAREHOUSE_ACTIONS else (Scope.AGENT,)
-        return require(*needed)(ctx, credentials)
+        return require(*needed)(request, ctx, credentials)
 
 
 @router.post(
