@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         db = Database.from_settings(settings)
         stack.callback(db.dispose)
         with db.write() as session:  # every applied change fans out a delivery, as in the soak
-            subscriptions.create(session, "http://127.0.0.1:9/hooks", ["*"])
+            subscriptions.create(session, subscriptions.Target("http://127.0.0.1:9/hooks", ["*"]))
         loop = SOURCES["loop"]
         webhooks = Webhooks(data.emails, random.Random(3))
         events = []

@@ -115,7 +115,9 @@ def enqueue(db: Database, url: str, jobs: int, *, seed_health: bool, batch: int 
     """N events, each fanned out to the one subscription; the seconds it took."""
     started = time.perf_counter()
     with db.write() as session:
-        subscriptions.create(session, url, [EventType.CUSTOMER_CREATED.value], "bench")
+        subscriptions.create(
+            session, subscriptions.Target(url, [EventType.CUSTOMER_CREATED.value]), "bench"
+        )
         if seed_health:
             # The connector's health row exists before the worker starts. Without it, on
             # PostgreSQL the worker's threads race to insert it: the losers' job successes roll

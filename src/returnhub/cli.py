@@ -309,8 +309,9 @@ def webhooks_add(
     db = _database()
     upgrade(db.engine)
     try:
+        target = subscriptions.check(url, event, get_settings())
         with db.write() as session:
-            created = subscriptions.create(session, url, event, description)
+            created = subscriptions.create(session, target, description)
             sub_id, secret = created.subscription.public_id, created.secret
     except DomainError as exc:
         for e in exc.errors:

@@ -24,7 +24,6 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
 from starlette.types import Message
 
-from returnhub.api import deps
 from returnhub.api.app import create_app
 from returnhub.delivery.worker import Worker
 from returnhub.services import keys
@@ -632,13 +631,13 @@ def test_a_write_reads_its_key_once(
     instead of looking the key up again."""
     raw = admin_key(db)
     lookups: list[str] = []
-    real = deps.authenticate
+    real = keys.authenticate
 
     def counted(session: Any, token: str) -> Any:
         lookups.append(token)
         return real(session, token)
 
-    monkeypatch.setattr(deps, "authenticate", counted)
+    monkeypatch.setattr("returnhub.api.deps.authenticate", counted)
     body = {"name": "Once", "emails": [], "phones": [], "tags": []}
     response = client.post(
         "/api/v1/customers", json=body, headers={"Authorization": f"Bearer {raw}"}

@@ -60,7 +60,17 @@ def target_problem(url: str, settings: Settings) -> str | None:
     return None
 
 
-def _validated(url: str, event_types: list[str], settings: Settings) -> tuple[str, list[str]]:
+@dataclass(frozen=True)
+class Target:
+    """A subscription's URL and event types, checked (``check``) before any transaction opens:
+    the check resolves the host name, which may take seconds, and SQLite's one write lock
+    must not wait on DNS."""
+
+    url: str
+    event_types: list[str]
+
+
+def check(url: str, event_types: list[str], settings: Settings) -> Target:
     errors: list[FieldError] = []
     problem = target_problem(url, settings)
     if problem is not None:
@@ -78,7 +88,7 @@ def _validated(url: str, event_types: list[str], settings: Settings) -> tuple[st
         errors.append(FieldError("event_types", "required", "subscribe to at least one event type"))
     if errors:
         raise InvalidInput("invalid subscription", errors)
-    return url, sorted(set(event_types))
+    return Target(url, sorted(set(event_types)))
 
 
 @dataclass(frozen=True)
@@ -95,13 +105,12 @@ def _settings(session: Session) -> Settings:
     return settings
 
 
-def create(session: Session, url: str, event_types: list[str], description: str = "") -> Created:
-    url, types = _validated(url, event_types, _settings(session))
+def create(session: Session, target: Target, description: str = "") -> Created:
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     subscription = WebhookSubscription(
         public_id=new_id(Prefix.SUBSCRIPTION),
-        url=url,
-        event_types=types,
+        url=target.url,
+        event_types=target.event_types,
         secret=sealed.seal(_settings(session), secret),
         description=description,
         active=True,

@@ -218,8 +218,9 @@ def list_inbox(
 
 @router.post("/webhook-subscriptions", status_code=201, response_model=SubscriptionOut)
 def create_subscription(body: SubscriptionIn, ctx: Context, _: Admin) -> SubscriptionOut:
+    target = subscriptions.check(body.url, body.event_types, ctx.settings)
     with ctx.db.write() as session:
-        created = subscriptions.create(session, body.url, body.event_types, body.description)
+        created = subscriptions.create(session, target, body.description)
         return subscription_out(created.subscription, secret=created.secret)
 
 
