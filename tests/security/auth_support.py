@@ -3,7 +3,6 @@ database with some settings changed, and signing in through the real form."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,9 +10,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from returnhub.api.app import create_app
-from returnhub.settings import DEMO_API_KEY, Settings
+from returnhub.settings import Settings
 from returnhub.store.db import Database
 from tests.conftest import Clock
+from tests.test_web_agent import csrf_of, sign_in
+
+__all__ = ["app_client", "csrf_of", "password_attempt", "sign_in"]
 
 
 @contextmanager
@@ -26,22 +28,6 @@ def app_client(
     app = create_app(changed, database or Database(db.engine, changed), clock, worker=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
-
-
-def sign_in(client: TestClient, key: str = DEMO_API_KEY) -> str:
-    """Signs in with an API key; returns the session's CSRF token."""
-    form = client.get("/agent/login")
-    response = client.post(
-        "/agent/login", data={"csrf": csrf_of(form.text), "api_key": key}, follow_redirects=False
-    )
-    assert response.status_code == 303, response.text
-    return csrf_of(client.get("/agent").text)
 
 
 def password_attempt(client: TestClient, username: str, password: str) -> Any:
