@@ -5,9 +5,10 @@ Run: .venv/bin/python bench/apply.py [--events N] [--customers C] [--database-ur
 Loads a C-customer demo (a temporary SQLite file, or a scratch database on the PostgreSQL server
 of --database-url), stores N Loop webhooks in Loop's real shape (the same mix as bench/soak.py:
 creates, then updates to in transit, then closes) through the intake's own storage function,
-then claims their apply jobs and runs the real handler for each on this thread, timing the
-process's CPU per event. The soak's throughput is bounded by this figure: the embedded worker
-shares one core (the GIL) with the requests. Prints one JSON object; progress on stderr.
+then claims their apply jobs and runs the real handler on this thread, timing the process's CPU
+per event: alternate claims go one by one (the handler per job) and as one batch (the worker's
+batch handler, one transaction per claim), side by side. The soak's throughput is bounded by
+this figure: a worker is one core (the GIL). Prints one JSON object; progress on stderr.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import timedelta
+from itertools import count
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from common import emit, log
 from ledger import machine_facts, scratch_database
@@ -34,7 +37,8 @@ from lookup import prepare
 from returnhub.connectors.webhook_sources import SOURCES, dedupe_key
 from returnhub.delivery import inbox, outbox
 from returnhub.delivery.context import HandlerContext
-from returnhub.delivery.handlers import apply_inbox_event
+from returnhub.delivery.handlers import apply_inbox_event, apply_inbox_events
+from returnhub.delivery.outbox import ClaimedJob
 from returnhub.services import subscriptions
 from returnhub.settings import Settings
 from returnhub.store.db import Database
@@ -88,21 +92,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
         context = HandlerContext(db=db, settings=settings, http=httpx.Client())
         spent: dict[str, list[float]] = {}
+        batched: list[float] = []
+        fell_back = 0
         log(f"applying {args.events} events on {db.dialect}")
-        while True:
+        for round_number in count():
             with db.write_connection() as connection:
                 jobs = outbox.claim(
-                    connection, "bench", utcnow(), limit=50, lease=timedelta(minutes=10)
+                    connection, "bench", utcnow(), limit=args.batch, lease=timedelta(minutes=10)
                 )
             applies = [job for job in jobs if job.kind == inbox.APPLY_JOB]
             if not applies:
                 break
-            for job in applies:
+            # Alternate claims between the one-by-one path and the batch: side by side, the
+            # same mix of events and the same state of the machine for both.
+            if round_number % 2:
                 started = time.process_time()
-                apply_inbox_event(context, job)
-                spent.setdefault(trigger[job.payload["inbox_id"]], []).append(
-                    time.process_time() - started
-                )
+                left = apply_inbox_events(context, applies, _settle)
+                batched.append((time.process_time() - started) / len(applies))
+                fell_back += len(left)
+                for job in left:
+                    apply_inbox_event(context, job)
+            else:
+                for job in applies:
+                    started = time.process_time()
+                    apply_inbox_event(context, job)
+                    spent.setdefault(trigger[job.payload["inbox_id"]], []).append(
+                        time.process_time() - started
+                    )
             with db.write_connection() as connection:
                 outbox.succeed_many(connection, jobs, "bench", utcnow())
         everything = [t for times in spent.values() for t in times]
@@ -116,14 +132,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 name: {"n": len(times), "mean": round(statistics.mean(times) * 1000, 2)}
                 for name, times in sorted(spent.items())
             },
+            "batch_size": args.batch,
+            "batched_cpu_ms_per_event": round(statistics.mean(batched) * 1000, 2),
+            "batched_events_fell_back": fell_back,
             "machine": machine_facts(),
         }
     raise AssertionError("unreachable")
 
 
+def _settle(session: Session, jobs: Sequence[ClaimedJob]) -> None:
+    """The batch's own record of its jobs is left to the loop above (it marks every claim)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--events", type=int, default=1500)
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=32, help="jobs per claim (and per batch)")
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--database-url", help="a PostgreSQL server (scratch database on it)")
     return emit(lambda: run(parser.parse_args(argv)))

@@ -26,7 +26,7 @@ def limited(
     settings: Settings, db: Database, clock: Clock, *, events: int, seconds: float
 ) -> Iterator[tuple[TestClient, Worker, BacklogMonitor]]:
     """The app with these backlog limits (0: off), sampled only when the test says
-    (``check``), and a worker that applies one event per round."""
+    (``check``), and a worker that applies one event per round (``run_once(limit=1)``)."""
     with running_hub(
         settings,
         db,
@@ -93,10 +93,10 @@ def test_recovery_waits_until_the_backlog_is_well_under_the_limit(
             post_loop(client, webhook(n))
         assert backlog.check().unapplied_events == 11 and backlog.shedding
         for _ in range(2):
-            worker.run_once()  # one event a round: 9 left, under the limit, not under 80 %
+            worker.run_once(limit=1)  # one event a round: 9 left, under the limit, not under 80 %
         assert backlog.check().unapplied_events == 9 and backlog.shedding
         for _ in range(2):
-            worker.run_once()  # 7 left
+            worker.run_once(limit=1)  # 7 left
         assert backlog.check().unapplied_events == 7 and not backlog.shedding
 
 
@@ -137,7 +137,7 @@ def test_after_an_age_limit_intake_reopens_once_the_drain_will_be_quick(
         backlog.clock = lambda: start + timedelta(seconds=1)
         assert backlog.check().unapplied_events == 11 and backlog.shedding  # nothing drained
         for _ in range(8):
-            worker.run_once()
+            worker.run_once(limit=1)
         backlog.clock = lambda: start + timedelta(seconds=2)
         # 8 applied in a second: the 3 left wait ~0.4 s, though the oldest has waited 30 s.
         sample = backlog.check()

@@ -268,3 +268,27 @@ def test_many_claimers_take_disjoint_jobs(db: Database, clock: Clock) -> None:
     assert sorted(seen) == sorted(set(seen))
     assert len(seen) == 60
     assert {s for s, _ in _status(db)} == {JobStatus.SUCCEEDED.value}
+
+
+def test_a_job_whose_lease_ran_out_in_the_queue_runs_once_not_twice(
+    db: Database, settings: Settings, clock: Clock
+) -> None:
+    """The first job is slow: by the time the second starts, its lease is over and the next
+    claim takes it again. It runs under that claim only."""
+    _enqueue(db, 2)
+    runs: list[int] = []
+
+    def slow(ctx: HandlerContext, job: ClaimedJob) -> None:
+        runs.append(int(job.payload["n"]))
+        clock.advance(seconds=settings.outbox_lease_seconds + 1)
+
+    worker = Worker(db, settings, handlers={"test.job": slow}, concurrency=1, clock=clock)
+    try:
+        assert worker.run_once() == 2  # both claimed, only the first run
+        assert runs == [0]
+        assert _status(db) == [("succeeded", 1), ("in_flight", 1)]
+        worker.drain()
+    finally:
+        worker.close()
+    assert runs == [0, 1]
+    assert _status(db) == [("succeeded", 1), ("succeeded", 2)]

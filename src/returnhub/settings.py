@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     # process: `returnhub serve` runs one `returnhub worker` child beside its API processes.
     embedded_worker_mode: Literal["thread", "process"] = "thread"
     worker_concurrency: int = Field(default=4, ge=1, le=64)
+    # Inbound events applied together, in one transaction (1: each in its own).
+    worker_batch_size: int = Field(default=32, ge=1, le=500)
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     outbox_lease_seconds: int = Field(default=60, ge=1)
     outbox_retry_delays: str = "30,120,600,1800,7200,21600,54000"

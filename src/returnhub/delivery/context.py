@@ -3,11 +3,12 @@ subclasses on failure; the worker switches on their class."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
+from sqlalchemy.orm import Session
 
 from returnhub.connectors.keepalive import KeepAlivePool
 from returnhub.delivery.outbox import ClaimedJob
@@ -30,3 +31,11 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, ClaimedJob], None]
+
+Settle = Callable[[Session, Sequence[ClaimedJob]], None]
+"""Records, inside the caller's transaction, that these jobs are done."""
+
+BatchHandler = Callable[[HandlerContext, Sequence[ClaimedJob], Settle], list[ClaimedJob]]
+"""Runs several claimed jobs of one kind together, recording those it completes through the
+``Settle`` it is given in the same transaction as their effect; returns the jobs it left for
+their one-by-one handler."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from returnhub.delivery import inbox
-from returnhub.delivery.context import Handler
+from returnhub.delivery.context import BatchHandler, Handler
 from returnhub.delivery.gladly_activity import ACTIVITY_JOB, post_activity
-from returnhub.delivery.handlers import apply_inbox_event
+from returnhub.delivery.handlers import apply_inbox_event, apply_inbox_events
 from returnhub.delivery.linking_jobs import autolink, pull
 from returnhub.delivery.warehouse_jobs import handlers as warehouse_handlers
 from returnhub.delivery.webhook_delivery import DELIVER_JOB, deliver_webhook
@@ -21,3 +21,8 @@ def default_handlers() -> dict[str, Handler]:
         PULL_JOB: pull,
         **warehouse_handlers(),
     }
+
+
+def default_batch_handlers() -> dict[str, BatchHandler]:
+    """The kinds whose jobs the worker may run several at a time, in one transaction."""
+    return {inbox.APPLY_JOB: apply_inbox_events}

@@ -12,7 +12,7 @@ happens in order. A job that completes after losing its lease is ignored: the ne
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
@@ -60,6 +60,8 @@ class ClaimedJob:
     attempts: int
     lock_key: str | None
     dedupe_key: str | None
+    # Until when this claim holds the job; after that another claim may take it.
+    leased_until: datetime | None = field(default=None, compare=False)
 
     @property
     def idempotency_key(self) -> str:
@@ -149,7 +151,9 @@ def claim(
     if len(rows) < limit:
         params["claim_limit"] = limit - len(rows)
         rows += session.execute(_claim_statement(dialect, JobStatus.PENDING), params).all()
-    return sorted((ClaimedJob(*row) for row in rows), key=lambda j: j.id)
+    until = now + lease
+    claimed = (ClaimedJob(**row._mapping, leased_until=until) for row in rows)
+    return sorted(claimed, key=lambda j: j.id)
 
 
 # PostgreSQL plans from statistics, and the outbox swings from a few rows to a backlog of

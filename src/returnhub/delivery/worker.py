@@ -22,9 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from returnhub.delivery import health, outbox
-from returnhub.delivery.context import Handler, HandlerContext
+from returnhub.delivery.context import BatchHandler, Handler, HandlerContext
 from returnhub.delivery.errors import DeliveryError, MappingError
-from returnhub.delivery.kinds import default_handlers
+from returnhub.delivery.kinds import default_batch_handlers, default_handlers
 from returnhub.delivery.outage import Outage
 from returnhub.delivery.outbox import ClaimedJob, JobStatus
 from returnhub.settings import Settings
@@ -62,6 +62,7 @@ class Worker:
         settings: Settings,
         *,
         handlers: Mapping[str, Handler] | None = None,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
         concurrency: int | None = None,
         worker_id: str | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -71,11 +72,24 @@ class Worker:
         self.db = db
         self.settings = settings
         self.handlers = dict(handlers or default_handlers())
+        # Batching belongs to the default handlers: a caller's own handler for a kind is run
+        # as given, one job at a time.
+        if batch_handlers is None:
+            batch_handlers = default_batch_handlers() if handlers is None else {}
+        # The most jobs of one kind run together, in one transaction.
+        self.batch_size = settings.worker_batch_size
+        self.batch_handlers = dict(batch_handlers) if self.batch_size > 1 else {}
         self.concurrency = concurrency or settings.worker_concurrency
+        # Jobs claimed at a time: every slot busy and as many queued, and room for a batch.
+        self.capacity = 2 * self.concurrency + (self.batch_size if self.batch_handlers else 0)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.clock = clock
         self.policy = settings.retry_policy()
         self.lease = timedelta(seconds=settings.outbox_lease_seconds)
+        # A job must start with at least this much of its lease left (see _still_held).
+        self.start_margin = min(
+            timedelta(seconds=settings.outbound_timeout_seconds), self.lease / 2
+        )
         self.metrics = metrics or WorkerMetrics(CollectorRegistry())
         self.http = http or httpx.Client(timeout=settings.outbound_timeout_seconds)
         self.context = HandlerContext(db=db, settings=settings, http=self.http, clock=clock)
@@ -95,15 +109,22 @@ class Worker:
             db, self._succeed_many, max_batch=2 * self.concurrency, name="outbox-outcomes"
         )
 
-    def run_once(self) -> int:
-        """Claim one batch and run it to the end; the number of jobs run."""
+    def run_once(self, limit: int | None = None) -> int:
+        """Claim up to ``limit`` jobs (a full load by default) and run them to the end; the
+        number of jobs run."""
         with self.db.write() as session:
             jobs = outbox.claim(
-                session, self.worker_id, self.clock(), limit=self.concurrency, lease=self.lease
+                session,
+                self.worker_id,
+                self.clock(),
+                limit=limit or self.capacity,
+                lease=self.lease,
             )
         if not jobs:
             return 0
-        self._settle_all([(self._pool.submit(self._run, job), job) for job in jobs])
+        self._settle_all(
+            [(self._pool.submit(self._run_batch, batch), batch) for batch in self._batches(jobs)]
+        )
         self._flush_successes(force=True)
         return len(jobs)
 
@@ -121,14 +142,13 @@ class Worker:
         """Loop until ``stop()``, keeping up to ``concurrency`` jobs running and as many more
         claimed and queued behind them: a slot that frees up is refilled at once, and claims
         come in batches of at least ``concurrency`` (one claim transaction per job would
-        compete with the jobs' own writes). On stop, running jobs finish and queued ones are
-        released untouched."""
+        compete with the jobs' own writes), with room for a batch of the kinds that run
+        together. On stop, running jobs finish and queued ones are released untouched."""
         log.info("worker_started", worker=self.worker_id, concurrency=self.concurrency)
-        running: dict[Future[None], ClaimedJob] = {}
+        running: dict[Future[None], list[ClaimedJob]] = {}
         poll = self.settings.worker_poll_seconds
-        capacity = 2 * self.concurrency
         while not self.stopping.is_set():
-            free = capacity - len(running)
+            free = self.capacity - sum(len(batch) for batch in running.values())
             claimed: list[ClaimedJob] = []
             wait_for = poll
             if free >= self.concurrency or not running:
@@ -141,8 +161,8 @@ class Worker:
                 except Exception as exc:
                     # The database may be restarting: keep the worker alive, back off.
                     wait_for = self.outage.failed(exc)
-            for job in claimed:
-                running[self._pool.submit(self._run, job)] = job
+            for batch in self._batches(claimed):
+                running[self._pool.submit(self._run_batch, batch)] = batch
             if not running:
                 self.stopping.wait(wait_for)
                 continue
@@ -157,22 +177,44 @@ class Worker:
         self._flush_successes(force=True)
         log.info("worker_stopped", worker=self.worker_id)
 
-    def _settle_all(self, jobs: Iterable[tuple[Future[None], ClaimedJob]]) -> None:
-        """Wait for each job; once stopping, give back those that have not started."""
-        for future, job in jobs:
+    def _batches(self, jobs: Sequence[ClaimedJob]) -> list[list[ClaimedJob]]:
+        """The claimed jobs as units of work: those of a kind with a batch handler together
+        (at most ``batch_size``), every other job alone."""
+        together: dict[str, list[ClaimedJob]] = {}
+        alone: list[list[ClaimedJob]] = []
+        for job in jobs:
+            if job.kind in self.batch_handlers:
+                together.setdefault(job.kind, []).append(job)
+            else:
+                alone.append([job])
+        batches = [
+            same[start : start + self.batch_size]
+            for same in together.values()
+            for start in range(0, len(same), self.batch_size)
+        ]
+        return batches + alone
+
+    def _settle_all(self, batches: Iterable[tuple[Future[None], list[ClaimedJob]]]) -> None:
+        """Wait for each batch; once stopping, give back those that have not started."""
+        for future, batch in batches:
             if self.stopping.is_set() and future.cancel():
                 with self.db.write_connection() as connection:
-                    outbox.release(connection, job, self.worker_id, self.clock())
+                    for job in batch:
+                        outbox.release(connection, job, self.worker_id, self.clock())
             else:
-                self._settle(job, future)
+                self._settle(batch, future)
 
-    def _settle(self, job: ClaimedJob, future: Future[None]) -> None:
+    def _settle(self, batch: list[ClaimedJob], future: Future[None]) -> None:
         try:
             future.result()
         except Exception:
             # Recording the outcome failed (e.g. the database went away): the lease runs out
-            # and the job is claimed again. Log each one; never let one hide the others.
-            log.exception("job_outcome_not_recorded", job=job.public_id, kind=job.kind)
+            # and the jobs are claimed again. Log each batch; never let one hide the others.
+            log.exception(
+                "job_outcome_not_recorded",
+                jobs=[job.public_id for job in batch],
+                kind=batch[0].kind,
+            )
 
     def stop(self) -> None:
         self.stopping.set()
@@ -221,6 +263,54 @@ class Worker:
                     health.record_success(session, connector, at, count=count)
         except SQLAlchemyError:
             log.warning("health_not_recorded", connectors=sorted(pending))
+
+    def _run_batch(self, batch: list[ClaimedJob]) -> None:
+        """Run a unit of work: a batch through its kind's batch handler, whose jobs it leaves
+        (and any job alone) through the one-by-one path."""
+        batch = self._still_held(batch)
+        if not batch:
+            return
+        handler = self.batch_handlers.get(batch[0].kind)
+        left = batch
+        if handler is not None:
+            started = time.perf_counter()
+            kept: dict[int, bool] = {}
+
+            def settle(session: Session, done: Sequence[ClaimedJob]) -> None:
+                flags = outbox.succeed_many(
+                    session.connection(), done, self.worker_id, self.clock()
+                )
+                kept.update((job.id, flag) for job, flag in zip(done, flags, strict=True))
+
+            left = handler(self.context, batch, settle)
+            # Only jobs the handler did not hand back are done: a batch whose commit failed
+            # after its settle hands every job back, and those outcomes never happened.
+            handed_back = {job.id for job in left}
+            now = self.clock()
+            for job in batch:
+                if job.id in handed_back:
+                    continue
+                outcome = "succeeded" if kept.get(job.id) else "lease_lost"
+                if job.connector and kept.get(job.id):
+                    self._count_success(job.connector, now)
+                self.metrics.attempts.labels(job.kind, outcome).inc()
+                self.metrics.latency.labels(job.kind).observe(time.perf_counter() - started)
+        for job in left:
+            self._run(job)
+
+    def _still_held(self, batch: list[ClaimedJob]) -> list[ClaimedJob]:
+        """The jobs whose claim leaves time to run them. One that waited behind slow jobs
+        until its lease (nearly) ran out may be claimed again, by this worker or another, and
+        must not also run here: it is left to that claim."""
+        deadline = self.clock() + self.start_margin
+        held = []
+        for job in batch:
+            if job.leased_until is None or job.leased_until > deadline:
+                held.append(job)
+                continue
+            self.metrics.attempts.labels(job.kind, "lease_lost").inc()
+            log.warning("job_lease_ran_out_before_it_started", job=job.public_id, kind=job.kind)
+        return held
 
     def _run(self, job: ClaimedJob) -> None:
         started = time.perf_counter()

@@ -22,12 +22,18 @@ def upsert(dialect: str, table: Any) -> Any:
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
+# Set in a session's info by work that, on any IntegrityError, rolls back and redoes itself
+# another way (the worker's batches, which fall back to one job at a time).
+ALL_OR_NOTHING = "returnhub.all_or_nothing"
+
+
 def add_unique(session: Session, row: object) -> bool:
     """Add a row with a unique key another transaction may insert first; False (and nothing
     added) when one did, so the caller uses theirs. On PostgreSQL that needs a savepoint and a
     flush to find out. On SQLite a write transaction holds the database's only write lock
-    (BEGIN IMMEDIATE), so no such race exists and the row joins the session's next flush."""
-    if dialect_of(session) != "postgresql":
+    (BEGIN IMMEDIATE), so no such race exists and the row joins the session's next flush; so
+    does it in an all-or-nothing session, whose whole transaction is the savepoint."""
+    if dialect_of(session) != "postgresql" or session.info.get(ALL_OR_NOTHING):
         session.add(row)
         return True
     try:
