@@ -209,7 +209,7 @@ PATTERNS: tuple[tuple[str, float, str], ...] = (
 )
 
 # Words the patterns care about: a misspelt token close to one of these is read as it.
-BASE_VOCABULARY = frozenset(
+BASE_VOCABULARY: frozenset[str] = frozenset(
     {
         "return",
         "returned",
@@ -302,7 +302,7 @@ BASE_VOCABULARY = frozenset(
 )
 
 # Deliberate spellings of their own, not typos.
-SHORTHAND = {
+SHORTHAND: dict[str, str] = {
     "u": "you",
     "ur": "your",
     "r": "are",
@@ -355,7 +355,7 @@ SHORTHAND = {
 }
 
 # Real words that sit close to a vocabulary word and must not be "corrected" into it.
-NOT_TYPOS = frozenset(
+NOT_TYPOS: frozenset[str] = frozenset(
     {
         "except",
         "expect",
@@ -405,7 +405,7 @@ NUMBER = (
 )
 
 # A few, several and a couple count as three (see intents._duration).
-NUMBER_WORDS = {
+NUMBER_WORDS: dict[str, int] = {
     "one": 1,
     "two": 2,
     "three": 3,
@@ -425,7 +425,7 @@ NUMBER_WORDS = {
     "sixty": 60,
     "ninety": 90,
 }
-UNIT_DAYS = {"day": 1, "week": 7, "month": 30}
+UNIT_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
 LONG_DAYS = 14
 """A span this long or longer may be past a return window ("after a day" is not)."""
 

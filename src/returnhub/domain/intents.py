@@ -156,7 +156,7 @@ _PATTERN_WORDS = frozenset(
     w for _, _, rx in PATTERNS for w in re.findall(r"[a-z']{4,}", re.sub(r"\\[a-zA-Z]", " ", rx))
 )
 # Words the patterns care about: a misspelt token close to one of these is read as it.
-VOCABULARY = BASE_VOCABULARY | _PATTERN_WORDS
+VOCABULARY: frozenset[str] = BASE_VOCABULARY | _PATTERN_WORDS
 _VOCAB_LIST = sorted(VOCABULARY)
 
 
