@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from returnhub.domain.policy import LineEligibility, LineFacts, OrderFacts, ReasonCode
+from returnhub.domain.policy import LineEligibility, OrderFacts, ReasonCode
 from returnhub.domain.routing import VIP_TAG
 from returnhub.services import allowlist, orders
 from returnhub.services.guide.turn import GUIDE_ACTOR, Turn
@@ -51,24 +51,11 @@ def return_facts(ret: Return) -> dict[str, Any]:
 
 
 def order_facts(turn: Turn, customer: Customer, order: Order) -> OrderFacts:
-    """``orders.order_facts``, but the allowlist is read for the whole customer in the same one
-    query, so the exception check needs no query of its own."""
-    returned = orders.returned_quantities(turn.session, order)
+    """``orders.order_facts``, with the allowlist read once for the whole customer, so the
+    exception check needs no query of its own."""
     if turn.allowlisted is None:
         turn.allowlisted = allowlist.customer_entries(turn.session, customer.id)
-    return OrderFacts(
-        delivered_at=order.delivered_at,
-        lines=[
-            LineFacts(
-                line_id=line.public_id,
-                quantity=line.quantity,
-                final_sale=line.final_sale,
-                returned_quantity=returned.get(line.id, 0),
-            )
-            for line in order.lines
-        ],
-        allowlist_reason=allowlist.reason_among(turn.allowlisted, order),
-    )
+    return orders.order_facts(turn.session, order, turn.allowlisted)
 
 
 def only_window_closed(v: LineEligibility) -> bool:
