@@ -16,7 +16,15 @@ from returnhub.services import allowlist, customers, lookup
 from returnhub.services.commands import OrderCreate
 from returnhub.services.events import record_event
 from returnhub.services.lookup import not_found
-from returnhub.store.tables import Customer, Fulfillment, Order, OrderLine, Return, ReturnItem
+from returnhub.store.tables import (
+    AllowlistEntry,
+    Customer,
+    Fulfillment,
+    Order,
+    OrderLine,
+    Return,
+    ReturnItem,
+)
 
 
 def create_order(session: Session, data: OrderCreate, phone_region: str = "US") -> Order:
@@ -120,9 +128,20 @@ def returned_quantities(
     return {line_id: int(qty) for line_id, qty in session.execute(query).all()}
 
 
-def order_facts(session: Session, order: Order) -> OrderFacts:
-    """What the policy needs to know about an order, read in one place for checks and answers."""
+def order_facts(
+    session: Session, order: Order, allowlisted: list[AllowlistEntry] | None = None
+) -> OrderFacts:
+    """What the policy needs to know about an order, read in one place for checks and answers.
+
+    ``allowlisted``: the customer's allowlist entries (``allowlist.customer_entries``) when the
+    caller has read them already, so the allowlist costs no query of its own.
+    """
     returned = returned_quantities(session, order)
+    reason = (
+        allowlist.reason_for_order(session, order)
+        if allowlisted is None
+        else allowlist.reason_among(allowlisted, order)
+    )
     return OrderFacts(
         delivered_at=order.delivered_at,
         lines=[
@@ -134,7 +153,7 @@ def order_facts(session: Session, order: Order) -> OrderFacts:
             )
             for line in order.lines
         ],
-        allowlist_reason=allowlist.reason_for_order(session, order),
+        allowlist_reason=reason,
     )
 
 
