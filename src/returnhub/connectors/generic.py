@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from returnhub.delivery.errors import MappingError
+from returnhub.connectors.errors import MappingError
 from returnhub.domain.external import ExternalExchangeItem, ExternalItem, ExternalReturn
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.policy import Outcome

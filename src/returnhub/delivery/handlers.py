@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.orm import Session
 
+from returnhub.connectors.errors import DeliveryError, MappingError
 from returnhub.connectors.registry import SPECS, missing_settings
 from returnhub.connectors.webhook_sources import SOURCES, PullContext, WebhookSource
 from returnhub.delivery import inbox
 from returnhub.delivery.context import HandlerContext, Settle
-from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.domain.external import ExternalLabel, ExternalReturn
 from returnhub.domain.untrusted import link_problem

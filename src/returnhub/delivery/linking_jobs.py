@@ -8,9 +8,9 @@ import structlog
 from sqlalchemy import select
 
 from returnhub.connectors.base import Capability, ExternalProfile, ReturnsSource
+from returnhub.connectors.errors import DeliveryError
 from returnhub.connectors.registry import configured_systems
 from returnhub.delivery.context import HandlerContext
-from returnhub.delivery.errors import DeliveryError
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.services import linking, lookup
 from returnhub.store.tables import CustomerLink

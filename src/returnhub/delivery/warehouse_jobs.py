@@ -12,9 +12,9 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from returnhub.connectors.edi.x12 import X12Error
+from returnhub.connectors.errors import ConfigurationError, MappingError
 from returnhub.connectors.loop.client import LoopClient
 from returnhub.delivery.context import Handler, HandlerContext
-from returnhub.delivery.errors import ConfigurationError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.domain.reconciliation import Criteria, CriteriaError
 from returnhub.services import warehouse as wh

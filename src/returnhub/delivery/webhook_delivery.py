@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import String, bindparam, select, true
 from standardwebhooks import Webhook
 
+from returnhub.connectors.errors import ConfigurationError
 from returnhub.delivery.context import HandlerContext
-from returnhub.delivery.errors import ConfigurationError
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.services.subscriptions import DELIVER_JOB, target_problem
 from returnhub.store import sealed

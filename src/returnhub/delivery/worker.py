@@ -21,9 +21,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from returnhub.connectors.errors import DeliveryError, MappingError
 from returnhub.delivery import health, outbox
 from returnhub.delivery.context import BatchHandler, Handler, HandlerContext
-from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.kinds import default_batch_handlers, default_handlers
 from returnhub.delivery.outage import Outage
 from returnhub.delivery.outbox import ClaimedJob, JobStatus
