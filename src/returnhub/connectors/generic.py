@@ -3,7 +3,7 @@ Standard Webhooks. Body: ``{"type": "return.upsert", "data": {...GenericReturn..
 
 The sender can only touch its own returns: their system name is the deployment's setting
 (RETURNHUB_GENERIC_SOURCE_SYSTEM), never the payload's. A ``data.system`` that names another
-system is refused where the event is applied (delivery/handlers), which knows the setting."""
+system is refused where the event is applied (jobs/inbound), which knows the setting."""
 
 from __future__ import annotations
 
