@@ -218,20 +218,14 @@ def worker(
     """Run the outbox worker until SIGTERM/SIGINT (in-flight jobs finish, the rest are released)."""
     import signal
 
-    from returnhub import jobs  # deferred: CLI start-up time (it imports every service)
     from returnhub.delivery.worker import Worker  # CLI start-up time
 
     settings = get_settings()
     db = _database()
     configure_logging(settings)
     upgrade(db.engine)
-    runner = Worker(
-        db,
-        settings,
-        handlers=jobs.default_handlers(),
-        batch_handlers=jobs.default_batch_handlers(),
-        concurrency=concurrency,
-    )
+    # No handlers given: the worker takes every registered one (delivery.worker.registered_jobs).
+    runner = Worker(db, settings, concurrency=concurrency)
 
     def _stop(signum: int, _frame: object) -> None:
         err.print(f"signal {signum}: finishing in-flight jobs")

@@ -24,6 +24,8 @@ job; given the settings the app or worker was built with."""
 H = TypeVar("H", bound=Handler)
 B = TypeVar("B", bound=BatchHandler)
 S = TypeVar("S", bound=SettingsSubscriber)
+F = TypeVar("F")
+G = TypeVar("G")
 
 
 class JobRegistry:
@@ -34,25 +36,11 @@ class JobRegistry:
 
     def handler(self, kind: str) -> Callable[[H], H]:
         """Register the function that runs one job of ``kind``."""
-
-        def register(handler: H) -> H:
-            if kind in self._handlers:
-                raise ValueError(f"job kind {kind!r} has a handler already")
-            self._handlers[kind] = handler
-            return handler
-
-        return register
+        return _registering(self._handlers, kind, "a handler")
 
     def batch_handler(self, kind: str) -> Callable[[B], B]:
         """Register the function that may run several jobs of ``kind`` in one transaction."""
-
-        def register(handler: B) -> B:
-            if kind in self._batch_handlers:
-                raise ValueError(f"job kind {kind!r} has a batch handler already")
-            self._batch_handlers[kind] = handler
-            return handler
-
-        return register
+        return _registering(self._batch_handlers, kind, "a batch handler")
 
     def on_event(self, subscriber: S) -> S:
         """Register a subscriber to every recorded domain event; they run in the order they
@@ -69,6 +57,16 @@ class JobRegistry:
     def subscribers(self, settings: Settings) -> list[EventSubscriber]:
         """The subscribers, each bound to ``settings``."""
         return [_bound(subscriber, settings) for subscriber in self._subscribers]
+
+
+def _registering(table: dict[str, F], kind: str, what: str) -> Callable[[G], G]:
+    def register(function: G) -> G:
+        if kind in table:
+            raise ValueError(f"job kind {kind!r} has {what} already")
+        table[kind] = function  # type: ignore[assignment]  # G is a narrower F
+        return function
+
+    return register
 
 
 def _bound(subscriber: SettingsSubscriber, settings: Settings) -> EventSubscriber:
