@@ -37,8 +37,8 @@ from lookup import prepare
 from returnhub.connectors.webhook_sources import SOURCES, dedupe_key
 from returnhub.delivery import inbox, outbox
 from returnhub.delivery.context import HandlerContext
-from returnhub.delivery.handlers import apply_inbox_event, apply_inbox_events
 from returnhub.delivery.outbox import ClaimedJob
+from returnhub.jobs.inbound import apply_inbox_event, apply_inbox_events
 from returnhub.services import subscriptions
 from returnhub.settings import Settings
 from returnhub.store.db import Database

@@ -17,9 +17,9 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
 from returnhub.api.app import create_app
+from returnhub.connectors.errors import RateLimited
 from returnhub.connectors.gladly.client import GladlyClient, api_root
 from returnhub.connectors.ratelimit import TokenBucket, shared_bucket
-from returnhub.delivery.errors import RateLimited
 from returnhub.delivery.worker import Worker
 from returnhub.settings import Settings
 from returnhub.store.db import Database

@@ -15,8 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from returnhub.connectors import keepalive
-from returnhub.connectors.keepalive import KeepAlivePool
-from returnhub.delivery.errors import (
+from returnhub.connectors.errors import (
     ClientError,
     ConfigurationError,
     RateLimited,
@@ -24,6 +23,7 @@ from returnhub.delivery.errors import (
     Timeout,
     Unreachable,
 )
+from returnhub.connectors.keepalive import KeepAlivePool
 
 
 class QuietServer(ThreadingHTTPServer):

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
+from returnhub.connectors.errors import ConfigurationError, RateLimited
 from returnhub.connectors.loop.client import NOTE_MAX_CHARS, LoopClient, fit_note
 from returnhub.connectors.ratelimit import TokenBucket
-from returnhub.delivery.errors import ConfigurationError, RateLimited
 from returnhub.settings import Settings
 
 KEY = {"X-Authorization": "loop-key"}

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from returnhub.connectors.errors import MappingError
 from returnhub.connectors.loop import webhooks as loop
-from returnhub.delivery.errors import MappingError
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.policy import Outcome
 

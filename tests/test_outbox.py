@@ -7,14 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from returnhub.delivery import outbox
-from returnhub.delivery.context import HandlerContext
-from returnhub.delivery.errors import (
+from returnhub.connectors.errors import (
     ClientError,
     ConfigurationError,
     RateLimited,
     ServerError,
 )
+from returnhub.delivery import outbox
+from returnhub.delivery.context import HandlerContext
 from returnhub.delivery.outbox import ClaimedJob, JobStatus
 from returnhub.delivery.worker import Worker
 from returnhub.settings import Settings

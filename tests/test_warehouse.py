@@ -22,10 +22,10 @@ from sqlalchemy import func, select
 
 from returnhub.api.app import create_app
 from returnhub.delivery.context import Handler, HandlerContext
-from returnhub.delivery.kinds import default_handlers
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.delivery.worker import Worker
 from returnhub.domain import reconciliation as rec
+from returnhub.jobs import default_handlers
 from returnhub.services import warehouse as wh
 from returnhub.services.keys import create_key
 from returnhub.settings import Settings
@@ -344,7 +344,7 @@ def test_a_crash_between_steps_resumes_without_duplicate_effects(
     settings: Settings, db: Database, clock: Clock, tmp_path: Path, httpserver: HTTPServer
 ) -> None:
     crashes = {"left": 1}
-    real = default_handlers()[wh.APPLY_JOB]
+    real = default_handlers()[wh.APPLY_DECISION_JOB]
 
     def apply_then_crash(ctx: HandlerContext, job: ClaimedJob) -> None:
         # The step's transaction commits, then the process dies before recording success.
@@ -353,7 +353,7 @@ def test_a_crash_between_steps_resumes_without_duplicate_effects(
             crashes["left"] -= 1
             raise RuntimeError("worker killed")
 
-    handlers = {**default_handlers(), wh.APPLY_JOB: apply_then_crash}
+    handlers = {**default_handlers(), wh.APPLY_DECISION_JOB: apply_then_crash}
     for hub in make_hub(settings, db, clock, tmp_path, httpserver, handlers=handlers):
         ret = hub.authorized_return()
         hub.worker.drain()

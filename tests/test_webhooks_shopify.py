@@ -18,7 +18,7 @@ from werkzeug import Request, Response
 
 from returnhub.api.app import create_app
 from returnhub.connectors import shopify
-from returnhub.delivery.errors import MappingError
+from returnhub.connectors.errors import MappingError
 from returnhub.delivery.worker import Worker
 from returnhub.settings import Settings
 from returnhub.store.db import Database

@@ -13,11 +13,14 @@ from rich.console import Console
 from sqlalchemy import make_url
 from sqlalchemy.exc import OperationalError
 
+from returnhub.delivery import outbox
 from returnhub.delivery.supervisor import WorkerProcess, watch_parent, worker_command
 from returnhub.domain.errors import DomainError
+from returnhub.logs import configure_logging
 from returnhub.settings import ConfigurationError, get_settings
 from returnhub.store.db import Database
 from returnhub.store.migrate import upgrade
+from returnhub.store.types import utcnow
 
 if TYPE_CHECKING:
     from returnhub.domain.rules import RuleSet
@@ -69,13 +72,18 @@ def _database() -> Database:
     except ConfigurationError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
-    return Database.from_settings(settings)
+    from returnhub import jobs  # deferred: CLI start-up time (it imports every service)
+
+    db = Database.from_settings(settings)
+    # Events recorded by any command enqueue what they would through the app.
+    jobs.wire(db, settings)
+    return db
 
 
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (and seal secrets stored before sealing)."""
-    from returnhub.services import subscriptions
+    from returnhub.services import subscriptions  # CLI start-up time
 
     db = _database()
     upgrade(db.engine)
@@ -126,7 +134,7 @@ def demo(
     ] = False,
 ) -> None:
     """Load a realistic apparel dataset into an empty database."""
-    from returnhub.demo import DatabaseNotEmpty, load_demo
+    from returnhub.demo import DatabaseNotEmpty, load_demo  # CLI start-up time
 
     db = _database()
     upgrade(db.engine)
@@ -149,7 +157,7 @@ def keys_create(
     name: Annotated[str, typer.Option(help="who or what uses the key")] = "",
 ) -> None:
     """Create an API key and print it alone on stdout (it is shown only this once)."""
-    from returnhub.services.keys import create_key
+    from returnhub.services.keys import create_key  # CLI start-up time
 
     db = _database()
     upgrade(db.engine)
@@ -169,7 +177,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (ids, names, scopes; never the secrets)."""
-    from returnhub.services.keys import list_keys
+    from returnhub.services.keys import list_keys  # CLI start-up time
 
     db = _database()
     with db.read() as session:
@@ -183,7 +191,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (key_…)."""
-    from returnhub.services.keys import revoke_key
+    from returnhub.services.keys import revoke_key  # CLI start-up time
 
     db = _database()
     try:
@@ -210,13 +218,13 @@ def worker(
     """Run the outbox worker until SIGTERM/SIGINT (in-flight jobs finish, the rest are released)."""
     import signal
 
-    from returnhub.delivery.worker import Worker
-    from returnhub.logs import configure_logging
+    from returnhub.delivery.worker import Worker  # CLI start-up time
 
     settings = get_settings()
     db = _database()
     configure_logging(settings)
     upgrade(db.engine)
+    # No handlers given: the worker takes every registered one (delivery.worker.registered_jobs).
     runner = Worker(db, settings, concurrency=concurrency)
 
     def _stop(signum: int, _frame: object) -> None:
@@ -240,7 +248,6 @@ def outbox_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """List jobs, newest first: id, kind, status, attempts, error."""
-    from returnhub.delivery import outbox
 
     try:
         wanted = outbox.JobStatus(status) if status else None
@@ -260,8 +267,6 @@ def outbox_replay(
     all_dead: Annotated[bool, typer.Option("--all-dead", help="replay every dead job")] = False,
 ) -> None:
     """Send dead jobs around again with a fresh attempt budget."""
-    from returnhub.delivery import outbox
-    from returnhub.store.types import utcnow
 
     if (job_id is None) == (not all_dead):
         err.print("[red]give a job id or --all-dead (not both)[/red]")
@@ -283,8 +288,6 @@ def outbox_explain(
 ) -> None:
     """PostgreSQL: EXPLAIN ANALYZE (JSON) of the worker's two claim statements, run as the
     worker runs them and rolled back; for looking into a slow claim."""
-    from returnhub.delivery import outbox
-    from returnhub.store.types import utcnow
 
     db = _database()
     if db.dialect != "postgresql":
@@ -304,7 +307,7 @@ def webhooks_add(
     description: Annotated[str, typer.Option(help="what this subscription is for")] = "",
 ) -> None:
     """Subscribe URL to events; prints the subscription id and its signing secret (once)."""
-    from returnhub.services import subscriptions
+    from returnhub.services import subscriptions  # CLI start-up time
 
     db = _database()
     upgrade(db.engine)
@@ -324,7 +327,7 @@ def webhooks_add(
 @webhooks_app.command("list")
 def webhooks_list() -> None:
     """List subscriptions (never their secrets)."""
-    from returnhub.services import subscriptions
+    from returnhub.services import subscriptions  # CLI start-up time
 
     db = _database()
     with db.read() as session:
@@ -335,7 +338,7 @@ def webhooks_list() -> None:
 @webhooks_app.command("remove")
 def webhooks_remove(subscription_id: str) -> None:
     """Delete a subscription; its pending deliveries are dropped as they come up."""
-    from returnhub.services import subscriptions
+    from returnhub.services import subscriptions  # CLI start-up time
 
     db = _database()
     try:
@@ -360,8 +363,8 @@ def _rules_summary(path: object, rules: RuleSet) -> list[str]:
 @rules_app.command("check")
 def rules_check(file: Annotated[Path, typer.Argument(help="the YAML rules file")]) -> None:
     """Validate a rules file: exit 0 with a summary, or 1 listing every problem (rule, line)."""
-    from returnhub.domain.rules import RulesError
-    from returnhub.services.routing import load_rules_file
+    from returnhub.domain.rules import RulesError  # CLI start-up time
+    from returnhub.services.routing import load_rules_file  # CLI start-up time
 
     try:
         rules = load_rules_file(file)
@@ -381,7 +384,7 @@ def rules_check(file: Annotated[Path, typer.Argument(help="the YAML rules file")
 @rules_app.command("show")
 def rules_show() -> None:
     """Print the path of the active rules file (RETURNHUB_ROUTING_RULES_FILE or the shipped one)."""
-    from returnhub.services.routing import load_rules_file, rules_path
+    from returnhub.services.routing import load_rules_file, rules_path  # CLI start-up time
 
     try:
         settings = get_settings()
@@ -397,14 +400,14 @@ def rules_show() -> None:
 @connectors_app.command("list")
 def connectors_list() -> None:
     """Every connector, whether it is configured, and what it still needs."""
-    from returnhub.connectors.registry import SPECS, is_configured, missing_settings
+    from returnhub.connectors import registry  # CLI start-up time
 
     settings = get_settings()
-    for key, spec in SPECS.items():
+    for key, spec in registry.SPECS.items():
         state = (
             "configured"
-            if is_configured(spec, settings)
-            else "missing " + ", ".join(missing_settings(spec, settings))
+            if registry.is_configured(spec, settings)
+            else "missing " + ", ".join(registry.missing_settings(spec, settings))
         )
         typer.echo(f"{key}\t{spec.display_name}\t{state}")
 
@@ -416,9 +419,9 @@ def connectors_check(
     """Call every configured system once (a search that matches nobody) and report each."""
     import httpx
 
-    from returnhub.connectors.base import SearchQuery
-    from returnhub.connectors.registry import configured_systems
-    from returnhub.services.search import federated_search
+    from returnhub.connectors.base import SearchQuery  # CLI start-up time
+    from returnhub.connectors.registry import configured_systems  # CLI start-up time
+    from returnhub.services.search import federated_search  # CLI start-up time
 
     settings = get_settings()
     db = _database()
@@ -444,9 +447,8 @@ def warehouse_import(
     """Record the receipts in FILE; the worker then reconciles and applies the decision."""
     import json
 
-    from returnhub.connectors.edi.x12 import X12Error
-    from returnhub.services import warehouse as wh
-    from returnhub.store.types import utcnow
+    from returnhub.connectors.edi.x12 import X12Error  # CLI start-up time
+    from returnhub.services import warehouse as wh  # CLI start-up time
 
     db = _database()
     settings = get_settings()
@@ -480,8 +482,7 @@ def warehouse_transmit(
     ra: Annotated[str, typer.Argument(help="the RA id (ra_…) or number")],
 ) -> None:
     """Send the RA's ASN (EDI 943) now; prints the file written."""
-    from returnhub.delivery.warehouse_jobs import transmit_now
-    from returnhub.store.types import utcnow
+    from returnhub.services.warehouse import transmit_now  # CLI start-up time
 
     db = _database()
     try:
@@ -502,7 +503,7 @@ def warehouse_ras(
     ] = None,
 ) -> None:
     """List RAs, newest first: id, number, state, decision."""
-    from returnhub.services import warehouse as wh
+    from returnhub.services import warehouse as wh  # CLI start-up time
 
     db = _database()
     with db.read() as session:

@@ -10,7 +10,7 @@ from datetime import datetime
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from returnhub import __version__
+from returnhub import __version__, jobs
 from returnhub.api import openapi, plain
 from returnhub.api.deps import AppContext
 from returnhub.api.errors import failure_answer, install_error_handlers
@@ -54,6 +54,7 @@ def create_app(
     settings.check_secrets()
     configure_logging(settings)
     db = db or Database.from_settings(settings)
+    jobs.wire(db, settings)
     metrics = Metrics()
     metrics.registry.register(OutboxCollector(db, clock))
     # In process mode `returnhub serve` starts the worker beside the API (delivery/supervisor).
@@ -66,7 +67,15 @@ def create_app(
         background = None
         backlog.start()
         if run_worker:
-            background = BackgroundWorker(Worker(db, settings, clock=clock, metrics=worker_metrics))
+            worker_of_app = Worker(
+                db,
+                settings,
+                handlers=jobs.default_handlers(),
+                batch_handlers=jobs.default_batch_handlers(),
+                clock=clock,
+                metrics=worker_metrics,
+            )
+            background = BackgroundWorker(worker_of_app)
             background.start()
         try:
             yield

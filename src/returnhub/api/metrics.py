@@ -20,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from returnhub.delivery import outbox
 from returnhub.store.db import Database
 
 
@@ -95,8 +96,6 @@ class OutboxCollector(Collector):
         self.clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        from returnhub.delivery import outbox
-
         jobs = GaugeMetricFamily(
             "returnhub_outbox_jobs", "Outbox jobs by status", labels=["status"]
         )

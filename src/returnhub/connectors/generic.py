@@ -3,7 +3,7 @@ Standard Webhooks. Body: ``{"type": "return.upsert", "data": {...GenericReturn..
 
 The sender can only touch its own returns: their system name is the deployment's setting
 (RETURNHUB_GENERIC_SOURCE_SYSTEM), never the payload's. A ``data.system`` that names another
-system is refused where the event is applied (delivery/handlers), which knows the setting."""
+system is refused where the event is applied (jobs/inbound), which knows the setting."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from returnhub.delivery.errors import MappingError
+from returnhub.connectors.errors import MappingError
 from returnhub.domain.external import ExternalExchangeItem, ExternalItem, ExternalReturn
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.policy import Outcome

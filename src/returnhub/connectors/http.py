@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from returnhub.delivery.errors import Timeout, Unreachable, classify_status
+from returnhub.connectors.errors import Timeout, Unreachable, classify_status
 
 
 def send(

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from returnhub.connectors.errors import ClientError, Timeout, Unreachable
 from returnhub.connectors.http import raise_for_status, send
-from returnhub.delivery.errors import ClientError, Timeout, Unreachable
 
 Origin = tuple[str, str, int]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from returnhub.delivery.errors import MappingError
+from returnhub.connectors.errors import MappingError
 from returnhub.domain.money import minor_units
 
 __all__ = ["money", "required", "timestamp"]

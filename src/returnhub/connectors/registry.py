@@ -6,9 +6,9 @@ import httpx
 
 from returnhub.connectors import ledger, returnlogic, shopify
 from returnhub.connectors.base import ConnectorSpec, SearchableSystem
+from returnhub.connectors.errors import ConfigurationError
 from returnhub.connectors.loop import system as loop
 from returnhub.connectors.ratelimit import shared_bucket
-from returnhub.delivery.errors import ConfigurationError
 from returnhub.settings import Settings
 from returnhub.store.db import Database
 

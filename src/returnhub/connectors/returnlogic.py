@@ -23,9 +23,9 @@ from returnhub.connectors.base import (
     SearchQuery,
     lower_emails,
 )
+from returnhub.connectors.errors import DeliveryError, MappingError
 from returnhub.connectors.http import send
 from returnhub.connectors.mapping import money, required, timestamp
-from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.domain.external import ExternalItem, ExternalReturn
 from returnhub.domain.lifecycle import ReturnState
 

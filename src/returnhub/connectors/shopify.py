@@ -24,10 +24,10 @@ from returnhub.connectors.base import (
     SearchQuery,
     lower_emails,
 )
+from returnhub.connectors.errors import ClientError, ConfigurationError, MappingError, RateLimited
 from returnhub.connectors.http import send
 from returnhub.connectors.mapping import required, timestamp
 from returnhub.connectors.ratelimit import TokenBucket
-from returnhub.delivery.errors import ClientError, ConfigurationError, MappingError, RateLimited
 from returnhub.domain.external import ExternalItem, ExternalReturn
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.money import minor_units

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from returnhub.delivery.errors import DeliveryError, ErrorClass
+from returnhub.connectors.errors import DeliveryError, ErrorClass
 from returnhub.store.dialects import dialect_of, upsert
 from returnhub.store.tables import ConnectorHealth
 

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from returnhub.delivery.errors import DeliveryError
+from returnhub.connectors.errors import DeliveryError
 from returnhub.domain.ids import Prefix, new_id
 from returnhub.domain.retry import RetryPolicy
 from returnhub.store.dialects import dialect_of, upsert

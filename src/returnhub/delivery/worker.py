@@ -21,10 +21,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from returnhub.connectors.errors import DeliveryError, MappingError
 from returnhub.delivery import health, outbox
 from returnhub.delivery.context import BatchHandler, Handler, HandlerContext
-from returnhub.delivery.errors import DeliveryError, MappingError
-from returnhub.delivery.kinds import default_batch_handlers, default_handlers
 from returnhub.delivery.outage import Outage
 from returnhub.delivery.outbox import ClaimedJob, JobStatus
 from returnhub.settings import Settings
@@ -71,11 +70,16 @@ class Worker:
     ) -> None:
         self.db = db
         self.settings = settings
-        self.handlers = dict(handlers or default_handlers())
-        # Batching belongs to the default handlers: a caller's own handler for a kind is run
-        # as given, one job at a time.
+        if not handlers:
+            registered, registered_batch = registered_jobs(db, settings)
+            # Batching belongs to the registered handlers: a caller's own handler for a kind
+            # is run as given, one job at a time.
+            if batch_handlers is None and handlers is None:
+                batch_handlers = registered_batch
+            handlers = registered
+        self.handlers = dict(handlers)
         if batch_handlers is None:
-            batch_handlers = default_batch_handlers() if handlers is None else {}
+            batch_handlers = {}
         # The most jobs of one kind run together, in one transaction.
         self.batch_size = settings.worker_batch_size
         self.batch_handlers = dict(batch_handlers) if self.batch_size > 1 else {}
@@ -354,6 +358,20 @@ class Worker:
                 error_class=error.error_class.value,
                 outcome=outcome,
             )
+
+
+def registered_jobs(
+    db: Database, settings: Settings
+) -> tuple[dict[str, Handler], dict[str, BatchHandler]]:
+    """The handlers of every registered job kind, for a worker whose caller gave none; the
+    database is wired as the app wires it (``returnhub.jobs.wire``), so events recorded by
+    those handlers enqueue what they would through the app."""
+    # The one place delivery reaches the features (returnhub.jobs imports the services, which
+    # import delivery.outbox): imported when a worker is built, so delivery stays below them.
+    from returnhub import jobs  # the documented seam to the job registry: see above
+
+    jobs.wire(db, settings)
+    return jobs.default_handlers(), jobs.default_batch_handlers()
 
 
 class BackgroundWorker:

@@ -1,7 +1,9 @@
-"""Writing timeline entries and domain events inside the caller's transaction."""
+"""Writing timeline entries and domain events inside the caller's transaction, and what
+recording an event starts: its subscribers, wired once when the app, worker or CLI is built."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import inspect
@@ -9,8 +11,26 @@ from sqlalchemy.orm import Session, object_session
 
 from returnhub.domain.events import EventType
 from returnhub.domain.ids import Prefix, new_id
-from returnhub.services import gladly_activity, linking, subscriptions, warehouse_events
+from returnhub.services import subscriptions
+from returnhub.store.db import Database
 from returnhub.store.tables import DomainEvent, Return, TimelineEntry
+
+EventSubscriber = Callable[[Session, DomainEvent], object]
+"""Runs inside the transaction that records the event: what it enqueues commits with the
+change that caused it, or not at all."""
+
+# The key under which a session carries its database's subscribers (see ``subscribe``).
+SUBSCRIBERS = "returnhub.event_subscribers"
+# A database nobody wired still delivers to the merchant's webhook subscriptions: they are rows
+# in that database, wanted whatever the settings. Integrations that settings turn on (Gladly
+# activity, auto-link, the warehouse) run only where they were wired.
+UNWIRED: tuple[EventSubscriber, ...] = (subscriptions.fan_out,)
+
+
+def subscribe(db: Database, subscribers: Sequence[EventSubscriber]) -> None:
+    """Make ``subscribers`` what every event recorded through ``db``'s sessions starts, in
+    this order; replaces any wired before."""
+    db.session_info[SUBSCRIBERS] = tuple(subscribers)
 
 
 def record_event(
@@ -22,12 +42,10 @@ def record_event(
         subject_id=subject_id,
         payload=payload,
     )
-    # Inserted with the caller's next flush or commit; the jobs below need only its public id.
+    # Inserted with the caller's next flush or commit; the subscribers need only its public id.
     session.add(event)
-    subscriptions.fan_out(session, event)
-    gladly_activity.maybe_enqueue(session, event)
-    linking.maybe_enqueue_autolink(session, event)
-    warehouse_events.maybe_enqueue(session, event)
+    for subscriber in session.info.get(SUBSCRIBERS, UNWIRED):
+        subscriber(session, event)
     return event
 
 

@@ -17,13 +17,11 @@ from sqlalchemy.orm import Session
 from returnhub.connectors.base import ExternalProfile, SearchQuery
 from returnhub.delivery import outbox
 from returnhub.domain.errors import Conflict, FieldError, InvalidInput
-from returnhub.domain.events import EventType
 from returnhub.domain.external import ExternalReturn
 from returnhub.services.customer_lookup import CustomerView
 from returnhub.services.lookup import get_customer
-from returnhub.store.tables import Customer, CustomerLink, DomainEvent, LinkAudit, PulledReturn
+from returnhub.store.tables import Customer, CustomerLink, LinkAudit, PulledReturn
 
-AUTOLINK_JOB = "links.autolink"
 PULL_JOB = "links.pull"
 LEDGER = "returnhub"
 
@@ -218,33 +216,6 @@ def unique_match(profiles: list[ExternalProfile], query: SearchQuery) -> Externa
     ]
     distinct = {p.external_id: p for p in matching}
     return next(iter(distinct.values())) if len(distinct) == 1 else None
-
-
-def maybe_enqueue_autolink(session: Session, event: DomainEvent) -> bool:
-    """After a customer is created or changes contacts, look for their profiles elsewhere."""
-    from returnhub.connectors.registry import SPECS, is_configured
-
-    settings = session.info.get("settings")
-    if settings is None or not settings.auto_link_enabled:
-        return False
-    if not any(is_configured(spec, settings) for key, spec in SPECS.items() if key != LEDGER):
-        return False  # nothing to link to
-    changed = set(event.payload.get("changed", []))
-    created = event.type == EventType.CUSTOMER_CREATED.value
-    contacts_changed = event.type == EventType.CUSTOMER_UPDATED.value and changed & {
-        "emails",
-        "phones",
-    }
-    if not (created or contacts_changed):
-        return False
-    return outbox.enqueue(
-        session,
-        AUTOLINK_JOB,
-        {"customer_id": event.subject_id},
-        connector="",
-        lock_key=f"autolink:{event.subject_id}",
-        dedupe_key=f"autolink:{event.public_id}",
-    )
 
 
 def refresh_linked(session: Session, ext: ExternalReturn, now: datetime) -> bool:

@@ -11,7 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from returnhub.connectors.base import Capability, ExternalProfile, SearchableSystem, SearchQuery
-from returnhub.delivery.errors import DeliveryError
+from returnhub.connectors.errors import DeliveryError
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from enum import StrEnum
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from returnhub.delivery.errors import MappingError, ServerError
+from returnhub.connectors.errors import MappingError, ServerError
 from returnhub.domain.contact import normalize_phone
 from returnhub.domain.convergence import Verdict, compare_labels, compare_returns
 from returnhub.domain.errors import InvalidInput

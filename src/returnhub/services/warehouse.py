@@ -35,8 +35,8 @@ from returnhub.domain.lifecycle import ReturnAction, ReturnState, allowed_action
 from returnhub.services import returns
 from returnhub.services.commands import ActionIn, NoteIn
 from returnhub.services.events import record_timeline
-from returnhub.services.warehouse_events import CREATE_RA_JOB, lane, maybe_enqueue
 from returnhub.settings import Settings
+from returnhub.store.db import Database
 from returnhub.store.dialects import dialect_of, upsert
 from returnhub.store.tables import (
     EdiControlNumber,
@@ -48,16 +48,22 @@ from returnhub.store.tables import (
     WarehouseReceipt,
 )
 
-__all__ = ["CREATE_RA_JOB", "lane", "maybe_enqueue"]
-
 TRANSMIT_JOB = "warehouse.transmit"
 RECONCILE_JOB = "warehouse.reconcile"
-APPLY_JOB = "warehouse.apply"
+APPLY_DECISION_JOB = "warehouse.apply"
 LOOP_ACTION_JOB = "warehouse.loop_action"
 LOOP_NOTE_JOB = "warehouse.loop_note"
 CLOSE_JOB = "warehouse.close_ra"
 ACK_JOB = "warehouse.ack_997"
 SCAN_JOB = "warehouse.scan_inbound"
+
+
+def lane(return_public_id: str) -> str:
+    """The lock key of every warehouse job about one return: they run in order. Our own lane,
+    so a stuck help-desk job never holds up a receipt."""
+    return f"warehouse:{return_public_id}"
+
+
 ACTOR = "warehouse"
 DEFAULT_CRITERIA = Path(__file__).resolve().parent.parent / "warehouse" / "criteria.yaml"
 # The largest receipt document read, over the API and from the inbound folder alike.
@@ -629,10 +635,10 @@ def reconcile_ra(
     record_timeline(ret, "warehouse.decided", decision.note, ACTOR)
     outbox.enqueue(
         session,
-        APPLY_JOB,
+        APPLY_DECISION_JOB,
         {"ra_id": ra.public_id},
         lock_key=lane(ret.public_id),
-        dedupe_key=f"{APPLY_JOB}:{ra.public_id}",
+        dedupe_key=f"{APPLY_DECISION_JOB}:{ra.public_id}",
     )
     return decision
 
@@ -856,3 +862,24 @@ def get_receipt(session: Session, public_id: str) -> WarehouseReceipt:
             [FieldError("receipt_id", "not_found", f"no warehouse receipt {public_id}")],
         )
     return receipt
+
+
+def transmit_now(
+    db: Database, settings: Settings, ra_id: str, now: datetime
+) -> tuple[bool, Path | None]:
+    """Number and store the 943 (once), write it to the outbound folder (edi adapter), mark
+    the RA transmitted. Each phase is safe to repeat. False when the RA is closed; the path
+    written, if any."""
+    with db.write() as session:
+        ra_id = find_ra(session, ra_id).public_id  # the CLI user may give the RA number
+        if not prepare_asn(session, ra_id, settings, now):
+            return False, None
+    with db.read() as session:
+        ra = find_ra(session, ra_id)
+        ra_public_id, name, text = ra.public_id, ra.asn_file, ra.asn_text
+    path = None
+    if settings.warehouse_adapter == "edi":
+        path = write_atomically(Path(settings.warehouse_outbound_dir), name, text)
+    with db.write() as session:
+        mark_transmitted(session, ra_public_id, settings, now)
+    return True, path

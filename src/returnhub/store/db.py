@@ -115,9 +115,12 @@ class Database:
     def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
         self.engine = engine
         self.settings = settings
-        # Sessions carry the settings so that code writing domain events can tell which
-        # built-in integrations (e.g. Gladly timeline activity) want an outbox job.
-        info = {"settings": settings}
+        # What every session opened here carries: the settings, so that secrets written
+        # through it are sealed with this database's key (services.subscriptions), and what
+        # the app wires when it is built (services.events.subscribe). Shared, not copied: a
+        # session sees what was wired before it was opened.
+        self.session_info: dict[str, Any] = {"settings": settings}
+        info = self.session_info
         self._read = sessionmaker(bind=engine, expire_on_commit=False, info=info)
         self._sqlite_writer = threading.RLock() if engine.dialect.name == "sqlite" else None
         self._held_reads = HeldReads(engine)

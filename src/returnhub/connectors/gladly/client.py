@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
+from returnhub.connectors.errors import ClientError, ConfigurationError, RateLimited
 from returnhub.connectors.http import send
 from returnhub.connectors.ratelimit import TokenBucket, shared_bucket
-from returnhub.delivery.errors import ClientError, ConfigurationError, RateLimited
 from returnhub.settings import Settings
 
 CUSTOMER_ACTIVITY = "CUSTOMER_ACTIVITY"

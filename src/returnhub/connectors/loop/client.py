@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
+from returnhub.connectors.errors import ConfigurationError
 from returnhub.connectors.http import send
 from returnhub.connectors.ratelimit import TokenBucket, shared_bucket
-from returnhub.delivery.errors import ConfigurationError
 from returnhub.settings import Settings
 
 RATE_PER_SECOND = 300 / 60

@@ -20,10 +20,10 @@ from returnhub.connectors.base import (
     SearchQuery,
     lower_emails,
 )
+from returnhub.connectors.errors import DeliveryError, MappingError, RateLimited
 from returnhub.connectors.http import send
 from returnhub.connectors.loop import webhooks
 from returnhub.connectors.ratelimit import TokenBucket
-from returnhub.delivery.errors import DeliveryError, MappingError, RateLimited
 from returnhub.domain.external import ExternalReturn
 from returnhub.store.types import utcnow
 

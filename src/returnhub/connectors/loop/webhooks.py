@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from returnhub.connectors.errors import MappingError
+
 # money and timestamp stay importable from here, where they were first written.
 from returnhub.connectors.mapping import money as money
 from returnhub.connectors.mapping import required
 from returnhub.connectors.mapping import timestamp as timestamp
-from returnhub.delivery.errors import MappingError
 from returnhub.domain.external import (
     ExternalExchangeItem,
     ExternalItem,

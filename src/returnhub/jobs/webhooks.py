@@ -1,4 +1,5 @@
-"""Delivering our events to merchants' subscribed URLs, signed with Standard Webhooks."""
+"""Delivering our events to merchants' subscribed URLs, signed with Standard Webhooks: the
+``webhook.deliver`` job, and the fan-out that enqueues it for every recorded event."""
 
 from __future__ import annotations
 
@@ -8,16 +9,24 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import String, bindparam, select, true
+from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
+from returnhub.connectors.errors import ConfigurationError
 from returnhub.delivery.context import HandlerContext
-from returnhub.delivery.errors import ConfigurationError
 from returnhub.delivery.outbox import ClaimedJob
+from returnhub.jobs.registry import registry
+from returnhub.services import subscriptions
 from returnhub.services.subscriptions import DELIVER_JOB, target_problem
+from returnhub.settings import Settings
 from returnhub.store import sealed
 from returnhub.store.tables import DomainEvent, WebhookSubscription
 
-__all__ = ["DELIVER_JOB", "deliver_webhook"]
+
+@registry.on_event
+def fan_out(session: Session, event: DomainEvent, settings: Settings) -> int:
+    """Every event goes to the subscriptions that want its type, whatever the settings."""
+    return subscriptions.fan_out(session, event)
 
 
 @cache
@@ -44,6 +53,7 @@ def _event_and_subscription() -> Any:
     )
 
 
+@registry.handler(DELIVER_JOB)
 def deliver_webhook(ctx: HandlerContext, job: ClaimedJob) -> None:
     with ctx.db.read_connection() as connection:
         found = connection.execute(

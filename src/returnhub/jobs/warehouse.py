@@ -1,57 +1,67 @@
 """The warehouse flow's outbox handlers: thin wrappers around services.warehouse steps, each in
-its own transaction, plus the file moves (943/997 out, 944 in) and the Loop calls."""
+its own transaction, plus the file moves (943/997 out, 944 in) and the Loop calls; and what
+starts the flow: a return becoming authorized gets its RA."""
 
 from __future__ import annotations
 
 import os
 import stat
-from datetime import datetime
 from pathlib import Path
 
 import structlog
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from returnhub.connectors.edi.x12 import X12Error
+from returnhub.connectors.errors import ConfigurationError, MappingError
 from returnhub.connectors.loop.client import LoopClient
-from returnhub.delivery.context import Handler, HandlerContext
-from returnhub.delivery.errors import ConfigurationError, MappingError
+from returnhub.delivery import outbox
+from returnhub.delivery.context import HandlerContext
 from returnhub.delivery.outbox import ClaimedJob
+from returnhub.domain.events import EventType
+from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.reconciliation import Criteria, CriteriaError
+from returnhub.jobs.registry import registry
 from returnhub.services import warehouse as wh
 from returnhub.settings import Settings
-from returnhub.store.db import Database
+from returnhub.store.tables import DomainEvent
 
 log = structlog.get_logger(__name__)
 
+CREATE_RA_JOB = "warehouse.create_ra"
 
+
+@registry.on_event
+def enqueue_create_ra(session: Session, event: DomainEvent, settings: Settings) -> bool:
+    """A return that became authorized (an agent's action, or a return synced in that state)
+    gets its RA, once per return; True when the job was added."""
+    if not settings.warehouse_enabled:
+        return False
+    payload = event.payload
+    authorized = ReturnState.AUTHORIZED.value
+    if event.type == EventType.RETURN_STATE_CHANGED.value:
+        if payload.get("to") != authorized:
+            return False
+    elif event.type != EventType.RETURN_CREATED.value or payload.get("state") != authorized:
+        return False
+    return outbox.enqueue(
+        session,
+        CREATE_RA_JOB,
+        {"return_id": event.subject_id},
+        lock_key=wh.lane(event.subject_id),
+        dedupe_key=f"{CREATE_RA_JOB}:{event.subject_id}",
+    )
+
+
+@registry.handler(CREATE_RA_JOB)
 def create_ra(ctx: HandlerContext, job: ClaimedJob) -> None:
     with ctx.db.write() as session:
         wh.create_ra(session, str(job.payload["return_id"]), ctx.settings, ctx.clock())
 
 
+@registry.handler(wh.TRANSMIT_JOB)
 def transmit(ctx: HandlerContext, job: ClaimedJob) -> None:
-    transmit_now(ctx.db, ctx.settings, str(job.payload["ra_id"]), ctx.clock())
-
-
-def transmit_now(
-    db: Database, settings: Settings, ra_id: str, now: datetime
-) -> tuple[bool, Path | None]:
-    """Number and store the 943 (once), write it to the outbound folder (edi adapter), mark
-    the RA transmitted. Each phase is safe to repeat. False when the RA is closed; the path
-    written, if any."""
-    with db.write() as session:
-        ra_id = wh.find_ra(session, ra_id).public_id  # the CLI user may give the RA number
-        if not wh.prepare_asn(session, ra_id, settings, now):
-            return False, None
-    with db.read() as session:
-        ra = wh.find_ra(session, ra_id)
-        ra_public_id, name, text = ra.public_id, ra.asn_file, ra.asn_text
-    path = None
-    if settings.warehouse_adapter == "edi":
-        path = wh.write_atomically(Path(settings.warehouse_outbound_dir), name, text)
-    with db.write() as session:
-        wh.mark_transmitted(session, ra_public_id, settings, now)
-    return True, path
+    wh.transmit_now(ctx.db, ctx.settings, str(job.payload["ra_id"]), ctx.clock())
 
 
 def _criteria(ctx: HandlerContext) -> Criteria:
@@ -61,22 +71,26 @@ def _criteria(ctx: HandlerContext) -> Criteria:
         raise ConfigurationError(f"warehouse criteria: {exc}") from None
 
 
+@registry.handler(wh.RECONCILE_JOB)
 def reconcile(ctx: HandlerContext, job: ClaimedJob) -> None:
     criteria = _criteria(ctx)
     with ctx.db.write() as session:
         wh.reconcile_ra(session, str(job.payload["ra_id"]), criteria, ctx.clock())
 
 
+@registry.handler(wh.APPLY_DECISION_JOB)
 def apply(ctx: HandlerContext, job: ClaimedJob) -> None:
     with ctx.db.write() as session:
         wh.apply_decision(session, str(job.payload["ra_id"]), ctx.clock())
 
 
+@registry.handler(wh.CLOSE_JOB)
 def close(ctx: HandlerContext, job: ClaimedJob) -> None:
     with ctx.db.write() as session:
         wh.close_ra(session, str(job.payload["ra_id"]), ctx.clock())
 
 
+@registry.handler(wh.LOOP_ACTION_JOB)
 def loop_action(ctx: HandlerContext, job: ClaimedJob) -> None:
     client = LoopClient.from_settings(ctx.settings, ctx.http)
     loop_id = str(job.payload["loop_return_id"])
@@ -89,11 +103,13 @@ def loop_action(ctx: HandlerContext, job: ClaimedJob) -> None:
         raise MappingError(f"unknown Loop warehouse action {action!r}")
 
 
+@registry.handler(wh.LOOP_NOTE_JOB)
 def loop_note(ctx: HandlerContext, job: ClaimedJob) -> None:
     client = LoopClient.from_settings(ctx.settings, ctx.http)
     client.create_note(str(job.payload["loop_return_id"]), str(job.payload["content"]))
 
 
+@registry.handler(wh.ACK_JOB)
 def ack(ctx: HandlerContext, job: ClaimedJob) -> None:
     sender = (ctx.settings.edi_sender_qualifier, ctx.settings.edi_sender_id)
     with ctx.db.write() as session:
@@ -114,6 +130,7 @@ class Unreadable(Exception):
     """A file the scan will not read (not a regular file, too large); moved to rejected/."""
 
 
+@registry.handler(wh.SCAN_JOB)
 def scan_inbound(ctx: HandlerContext, job: ClaimedJob) -> None:
     """Import every file in the inbound folder, then move it to processed/ or rejected/ (with
     the reason beside it). Each file stands alone: whatever is wrong with one moves it to
@@ -223,17 +240,3 @@ def _move(path: Path, folder: str, error: str | None) -> None:
     except OSError:
         # The file stays where it is and is tried again on the next scan; the others go on.
         log.exception("edi_move_failed", file=path.name, folder=folder)
-
-
-def handlers() -> dict[str, Handler]:
-    return {
-        wh.CREATE_RA_JOB: create_ra,
-        wh.TRANSMIT_JOB: transmit,
-        wh.RECONCILE_JOB: reconcile,
-        wh.APPLY_JOB: apply,
-        wh.CLOSE_JOB: close,
-        wh.LOOP_ACTION_JOB: loop_action,
-        wh.LOOP_NOTE_JOB: loop_note,
-        wh.ACK_JOB: ack,
-        wh.SCAN_JOB: scan_inbound,
-    }

@@ -1,4 +1,5 @@
-"""Applying a stored inbound event (the ``inbox.apply`` job) to the ledger."""
+"""Applying stored inbound events (the ``inbox.apply`` job) to the ledger: one at a time, or
+several in one transaction."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.orm import Session
 
+from returnhub.connectors.errors import DeliveryError, MappingError
 from returnhub.connectors.registry import SPECS, missing_settings
 from returnhub.connectors.webhook_sources import SOURCES, PullContext, WebhookSource
 from returnhub.delivery import inbox
 from returnhub.delivery.context import HandlerContext, Settle
-from returnhub.delivery.errors import DeliveryError, MappingError
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.domain.external import ExternalLabel, ExternalReturn
 from returnhub.domain.untrusted import link_problem
+from returnhub.jobs.registry import registry
 from returnhub.services import linking, sync
 from returnhub.settings import Settings
 from returnhub.store.dialects import ALL_OR_NOTHING
@@ -33,6 +35,7 @@ class Pulled:
     change: ExternalReturn | None
 
 
+@registry.handler(inbox.APPLY_JOB)
 def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
     """Map a stored inbound event into the ledger, in one transaction with its status. An event
     that only names a return has it pulled from the source first, outside that transaction; so
@@ -56,6 +59,7 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
         raise
 
 
+@registry.batch_handler(inbox.APPLY_JOB)
 def apply_inbox_events(
     ctx: HandlerContext, jobs: Sequence[ClaimedJob], settle: Settle
 ) -> list[ClaimedJob]:

@@ -3,7 +3,8 @@
 One CUSTOMER_ACTIVITY per event: non-routable, it never messages the customer; agents see it
 in the customer's timeline with a link to the return in the agent workspace. The item's id is
 derived from the event, so a retried or replayed job finds the item already there (409) and
-nothing is posted twice.
+nothing is posted twice. The job is enqueued in the transaction that records the event, so a
+change is never committed without its activity, nor an activity posted for a rolled-back change.
 """
 
 from __future__ import annotations
@@ -15,20 +16,24 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from returnhub.connectors.gladly.client import client_from_settings
+from returnhub.delivery import outbox
 from returnhub.delivery.context import HandlerContext
 from returnhub.delivery.outbox import ClaimedJob
 from returnhub.domain.events import EventType
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.money import Money
-from returnhub.services.gladly_activity import ACTIVITY_JOB
+from returnhub.jobs.registry import registry
+from returnhub.settings import Settings
 from returnhub.store.tables import Customer, DomainEvent, Return, ReturnItem
 
-__all__ = ["ACTIVITY_JOB", "post_activity"]
-
 log = structlog.get_logger(__name__)
+
+ACTIVITY_JOB = "gladly.activity"
+CONNECTOR = "gladly"
+ACTIVITY_EVENTS = frozenset({EventType.RETURN_CREATED.value, EventType.RETURN_STATE_CHANGED.value})
 
 SOURCE_NAME = "returnhub"
 # Gladly's activity types are EMAIL, ISSUE, SMS and SURVEY and only choose the icon. A return
@@ -104,6 +109,24 @@ def describe(event_type: str, payload: Mapping[str, Any], ret: Return) -> tuple[
     return title, "".join(parts)
 
 
+@registry.on_event
+def enqueue_activity(session: Session, event: DomainEvent, settings: Settings) -> bool:
+    """Enqueue the activity job for ``event`` when Gladly timeline activity is on and the event
+    is a return being created or changing state; True when a job was added."""
+    if not settings.gladly_activity_enabled or event.type not in ACTIVITY_EVENTS:
+        return False
+    return outbox.enqueue(
+        session,
+        ACTIVITY_JOB,
+        {"event_id": event.public_id},
+        connector=CONNECTOR,
+        # One lane per return: its activities reach the timeline in the order they happened.
+        lock_key=f"gladly:{event.subject_id}",
+        dedupe_key=f"gladly-activity:{event.public_id}",
+    )
+
+
+@registry.handler(ACTIVITY_JOB)
 def post_activity(ctx: HandlerContext, job: ClaimedJob) -> None:
     client = client_from_settings(ctx.settings, ctx.http)
     event_id = str(job.payload["event_id"])

@@ -1,4 +1,5 @@
-"""Outbox jobs for linking: auto-link a customer, pull a linked customer's returns."""
+"""Outbox jobs for linking: auto-link a customer (enqueued when one is created or changes
+contacts), pull a linked customer's returns."""
 
 from __future__ import annotations
 
@@ -6,18 +7,53 @@ from typing import cast
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from returnhub.connectors.base import Capability, ExternalProfile, ReturnsSource
-from returnhub.connectors.registry import configured_systems
+from returnhub.connectors.errors import DeliveryError
+from returnhub.connectors.registry import SPECS, configured_systems, is_configured
+from returnhub.delivery import outbox
 from returnhub.delivery.context import HandlerContext
-from returnhub.delivery.errors import DeliveryError
 from returnhub.delivery.outbox import ClaimedJob
+from returnhub.domain.events import EventType
+from returnhub.jobs.registry import registry
 from returnhub.services import linking, lookup
-from returnhub.store.tables import CustomerLink
+from returnhub.settings import Settings
+from returnhub.store.tables import CustomerLink, DomainEvent
 
 log = structlog.get_logger(__name__)
 
+AUTOLINK_JOB = "links.autolink"
 
+
+@registry.on_event
+def enqueue_autolink(session: Session, event: DomainEvent, settings: Settings) -> bool:
+    """After a customer is created or changes contacts, look for their profiles elsewhere."""
+    if not settings.auto_link_enabled:
+        return False
+    if not any(
+        is_configured(spec, settings) for key, spec in SPECS.items() if key != linking.LEDGER
+    ):
+        return False  # nothing to link to
+    changed = set(event.payload.get("changed", []))
+    created = event.type == EventType.CUSTOMER_CREATED.value
+    contacts_changed = event.type == EventType.CUSTOMER_UPDATED.value and changed & {
+        "emails",
+        "phones",
+    }
+    if not (created or contacts_changed):
+        return False
+    return outbox.enqueue(
+        session,
+        AUTOLINK_JOB,
+        {"customer_id": event.subject_id},
+        connector="",
+        lock_key=f"autolink:{event.subject_id}",
+        dedupe_key=f"autolink:{event.public_id}",
+    )
+
+
+@registry.handler(AUTOLINK_JOB)
 def autolink(ctx: HandlerContext, job: ClaimedJob) -> None:
     customer_id = str(job.payload["customer_id"])
     systems = configured_systems(ctx.settings, ctx.db, ctx.http)
@@ -60,6 +96,7 @@ def autolink(ctx: HandlerContext, job: ClaimedJob) -> None:
         raise failures[0]
 
 
+@registry.handler(linking.PULL_JOB)
 def pull(ctx: HandlerContext, job: ClaimedJob) -> None:
     customer_id = str(job.payload["customer_id"])
     system_key = str(job.payload["system"])

@@ -1,6 +1,8 @@
-"""The closed set of ways a delivery can fail, and what each means for retrying.
+"""The closed set of ways a call to another system (or a job) can fail, and what each means
+for retrying.
 
-Handlers (and the shared HTTP client) raise these; the worker switches on the class only.
+Every connector (and the shared HTTP client) raises these, and so do job handlers; the worker
+switches on the class only.
 """
 
 from __future__ import annotations
