@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         db = Database.from_settings(settings)
         stack.callback(db.dispose)
         with db.write() as session:  # every applied change fans out a delivery, as in the soak
-            subscriptions.create(session, subscriptions.Target("http://127.0.0.1:9/hooks", ["*"]))
+            subscriptions.create(
+                session, settings, subscriptions.Target("http://127.0.0.1:9/hooks", ["*"])
+            )
         loop = SOURCES["loop"]
         webhooks = Webhooks(data.emails, random.Random(3))
         events = []

@@ -114,9 +114,14 @@ def migrate(url: str) -> None:
 def enqueue(db: Database, url: str, jobs: int, *, seed_health: bool, batch: int = 1000) -> float:
     """N events, each fanned out to the one subscription; the seconds it took."""
     started = time.perf_counter()
+    settings = db.settings
+    assert settings is not None, "a database opened with Database.from_settings"
     with db.write() as session:
         subscriptions.create(
-            session, subscriptions.Target(url, [EventType.CUSTOMER_CREATED.value]), "bench"
+            session,
+            settings,
+            subscriptions.Target(url, [EventType.CUSTOMER_CREATED.value]),
+            "bench",
         )
         if seed_health:
             # The connector's health row exists before the worker starts. Without it, on

@@ -234,6 +234,11 @@ def hub_db(request: pytest.FixtureRequest) -> Iterator[Database]:
 ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+def settings_of(db: Database) -> Settings:
+    assert db.settings is not None, "hub_db opens its database with Database.from_settings"
+    return db.settings
+
+
 def jobs(db: Database) -> list[tuple[str, int]]:
     with db.read() as session:
         rows = session.execute(select(OutboxJob.status, OutboxJob.attempts).order_by(OutboxJob.id))
@@ -253,7 +258,11 @@ def test_killed_worker_mid_delivery_is_redelivered_with_the_same_keys(
 ) -> None:
     with Receiver(first_delay=3.0) as receiver:
         with hub_db.write() as session:
-            subscriptions.create(session, subscriptions.Target(receiver.url, ["customer.created"]))
+            subscriptions.create(
+                session,
+                settings_of(hub_db),
+                subscriptions.Target(receiver.url, ["customer.created"]),
+            )
         with hub_db.write() as session:
             create_customer(session, CustomerCreate(name="Ada", emails=["ada@example.com"]))
         assert jobs(hub_db) == [("pending", 0)]
@@ -292,7 +301,11 @@ def test_four_workers_deliver_a_thousand_jobs_exactly_once(
     with Receiver() as receiver:
         with hub_db.write() as session:
             # No health row yet: the four workers race to create it, which must cost nothing.
-            subscriptions.create(session, subscriptions.Target(receiver.url, ["customer.created"]))
+            subscriptions.create(
+                session,
+                settings_of(hub_db),
+                subscriptions.Target(receiver.url, ["customer.created"]),
+            )
         for batch in range(4):
             with hub_db.write() as session:
                 for i in range(total // 4):

@@ -108,7 +108,7 @@ def make_hub(
             **overrides,
         }
     )
-    # Sessions carry their settings: the hook that creates RAs reads them there.
+    # A database of its own, wired with these settings when the app is built (create_app).
     hub_db = Database(db.engine, app_settings)
     worker = Worker(hub_db, app_settings, clock=clock, handlers=handlers, concurrency=1)
     app = create_app(app_settings, hub_db, clock)

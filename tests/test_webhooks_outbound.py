@@ -200,9 +200,9 @@ def test_a_secret_stored_before_sealing_still_signs_and_migrate_seals_it(
     [(headers, body)] = received
     Webhook(legacy).verify(body, headers)
     with db.write() as session:
-        assert subscriptions.seal_plain_secrets(session) == 1
+        assert subscriptions.seal_plain_secrets(session, settings) == 1
     with db.write() as session:
-        assert subscriptions.seal_plain_secrets(session) == 0
+        assert subscriptions.seal_plain_secrets(session, settings) == 0
         stored = session.scalars(select(WebhookSubscription.secret)).one()
     assert sealed.is_sealed(stored) and sealed.unseal(settings, stored) == legacy
 

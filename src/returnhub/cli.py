@@ -88,7 +88,7 @@ def migrate() -> None:
     db = _database()
     upgrade(db.engine)
     with db.write() as session:
-        sealed = subscriptions.seal_plain_secrets(session)
+        sealed = subscriptions.seal_plain_secrets(session, get_settings())
     if sealed:
         err.print(f"sealed the signing secrets of {sealed} webhook subscriptions")
     err.print(f"schema up to date ({db.dialect})")
@@ -314,7 +314,7 @@ def webhooks_add(
     try:
         target = subscriptions.check(url, event, get_settings())
         with db.write() as session:
-            created = subscriptions.create(session, target, description)
+            created = subscriptions.create(session, get_settings(), target, description)
             sub_id, secret = created.subscription.public_id, created.secret
     except DomainError as exc:
         for e in exc.errors:

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from returnhub.domain.retry import RetryPolicy
+from returnhub.domain.rules import parse_rules
 from returnhub.domain.secret_strength import GENERATE_HINT, weakness
 
 DEFAULT_DATABASE_URL = f"sqlite:///{Path('var') / 'returnhub.db'}"
@@ -231,8 +232,6 @@ class Settings(BaseSettings):
     def _routing_rules_load(cls, value: str) -> str:
         # Checked at startup so a broken file stops the deploy instead of the help desk.
         if value.strip():
-            from returnhub.domain.rules import parse_rules
-
             try:
                 text = Path(value.strip()).read_text(encoding="utf-8")
             except OSError as exc:

@@ -98,20 +98,14 @@ class Created:
     secret: str
 
 
-def _settings(session: Session) -> Settings:
-    settings = session.info.get("settings")
-    if not isinstance(settings, Settings):
-        raise RuntimeError("this session carries no settings: open it from Database.from_settings")
-    return settings
-
-
-def create(session: Session, target: Target, description: str = "") -> Created:
+def create(session: Session, settings: Settings, target: Target, description: str = "") -> Created:
+    """A subscription to ``target``, its signing secret sealed with ``settings``' key."""
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     subscription = WebhookSubscription(
         public_id=new_id(Prefix.SUBSCRIPTION),
         url=target.url,
         event_types=target.event_types,
-        secret=sealed.seal(_settings(session), secret),
+        secret=sealed.seal(settings, secret),
         description=description,
         active=True,
     )
@@ -120,9 +114,8 @@ def create(session: Session, target: Target, description: str = "") -> Created:
     return Created(subscription, secret)
 
 
-def seal_plain_secrets(session: Session) -> int:
+def seal_plain_secrets(session: Session, settings: Settings) -> int:
     """Seal the secrets of subscriptions made before secrets were sealed; how many."""
-    settings = _settings(session)
     found = 0
     for subscription in session.scalars(select(WebhookSubscription)):
         if not sealed.is_sealed(subscription.secret):

@@ -115,11 +115,10 @@ class Database:
     def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
         self.engine = engine
         self.settings = settings
-        # What every session opened here carries: the settings, so that secrets written
-        # through it are sealed with this database's key (services.subscriptions), and what
-        # the app wires when it is built (services.events.subscribe). Shared, not copied: a
-        # session sees what was wired before it was opened.
-        self.session_info: dict[str, Any] = {"settings": settings}
+        # What every session opened here carries: what the app wires when it is built
+        # (services.events.subscribe). Shared, not copied: a session sees what was wired
+        # before it was opened.
+        self.session_info: dict[str, Any] = {}
         info = self.session_info
         self._read = sessionmaker(bind=engine, expire_on_commit=False, info=info)
         self._sqlite_writer = threading.RLock() if engine.dialect.name == "sqlite" else None

@@ -220,7 +220,7 @@ def list_inbox(
 def create_subscription(body: SubscriptionIn, ctx: Context, _: Admin) -> SubscriptionOut:
     target = subscriptions.check(body.url, body.event_types, ctx.settings)
     with ctx.db.write() as session:
-        created = subscriptions.create(session, target, body.description)
+        created = subscriptions.create(session, ctx.settings, target, body.description)
         return subscription_out(created.subscription, secret=created.secret)
 
 
