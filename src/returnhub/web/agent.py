@@ -29,11 +29,11 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from returnhub.api.deps import DEMO_PRINCIPAL, AppContext, Context
 from returnhub.connectors.registry import configured_systems
 from returnhub.domain.errors import DomainError, InvalidInput, NotFound
 from returnhub.domain.lifecycle import ReturnAction, ReturnState, allowed_actions
 from returnhub.domain.money import format_amount
+from returnhub.runtime import AppContext, Context
 from returnhub.services import (
     agent_sessions,
     allowlist,
@@ -48,6 +48,7 @@ from returnhub.services import (
     throttle,
 )
 from returnhub.services.commands import ActionIn, AllowlistIn, NoteIn
+from returnhub.services.keys import DEMO_PRINCIPAL
 from returnhub.settings import DEMO_API_KEY
 from returnhub.store.tables import ApiKey, Return
 from returnhub.web import passwords

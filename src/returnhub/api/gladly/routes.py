@@ -15,7 +15,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from returnhub.api.deps import AppContext, Context
 from returnhub.api.gladly import actions, contract
 from returnhub.api.gladly.auth import GladlyAuthError, authenticate
 from returnhub.api.gladly.errors import (
@@ -28,6 +27,7 @@ from returnhub.api.gladly.errors import (
 from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, json_response
 from returnhub.domain.routing import CustomerSnapshot
 from returnhub.domain.untrusted import UntrustedInput, check_json, load_json
+from returnhub.runtime import AppContext, Context
 from returnhub.services import customer_lookup, linking, routing
 from returnhub.services.customer_lookup import Profile
 from returnhub.store.prepared import ReadCursor

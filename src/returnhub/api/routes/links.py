@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from returnhub.api.deps import Context, Reader, Writer
+from returnhub.api.deps import Reader, Writer
 from returnhub.connectors.registry import SPECS, configured_systems, is_configured, missing_settings
 from returnhub.delivery import health
+from returnhub.runtime import Context
 from returnhub.services import linking, lookup, search
 from returnhub.store.tables import CustomerLink, LinkAudit
 
