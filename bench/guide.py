@@ -40,10 +40,10 @@ from typing import Any
 import psycopg
 from sqlalchemy import event, make_url, select
 
-from returnhub.api.deps import AppContext
 from returnhub.demo import load_demo
 from returnhub.domain.intents import RuleClassifier
 from returnhub.domain.rules import Channel
+from returnhub.runtime import AppContext
 from returnhub.services import guide
 from returnhub.settings import Settings
 from returnhub.store.db import Database

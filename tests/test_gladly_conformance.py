@@ -18,7 +18,8 @@ from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 
 from returnhub.api.app import create_app
-from returnhub.api.gladly import actions, contract
+from returnhub.api.gladly import actions
+from returnhub.connectors.gladly import contract
 from returnhub.settings import Settings
 from returnhub.store.db import Database
 from tests.conftest import AUTH, Clock

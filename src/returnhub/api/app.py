@@ -12,7 +12,6 @@ from fastapi.staticfiles import StaticFiles
 
 from returnhub import __version__, jobs
 from returnhub.api import openapi, plain
-from returnhub.api.deps import AppContext
 from returnhub.api.errors import failure_answer, install_error_handlers
 from returnhub.api.gladly import routes as gladly_routes
 from returnhub.api.metrics import Metrics, MetricsMiddleware, OutboxCollector
@@ -34,6 +33,7 @@ from returnhub.api.routes import (
 from returnhub.delivery.backlog import BacklogMonitor
 from returnhub.delivery.worker import BackgroundWorker, Worker, WorkerMetrics
 from returnhub.logs import configure_logging
+from returnhub.runtime import AppContext
 from returnhub.settings import Settings, get_settings
 from returnhub.store.db import Database
 from returnhub.store.types import utcnow

@@ -27,8 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from returnhub.api.deps import BEARER, PRINCIPAL_STATE, AppContext, require
+from returnhub.api.deps import BEARER, PRINCIPAL_STATE, require
 from returnhub.domain.untrusted import UntrustedInput, load_json
+from returnhub.runtime import AppContext
 from returnhub.services.keys import Scope as KeyScope
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -1,9 +1,11 @@
-"""The returnhub ledger as a system like the others, so search and linking treat it the same."""
+"""The returnhub ledger as a system like the others, so search and linking treat it the same.
+
+It is the one system whose data is our own: it searches through the customer lookup
+(services/customer_lookup.py), the same queries the help desks' searches use, rather than
+through a client of its own.
+"""
 
 from __future__ import annotations
-
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from returnhub.connectors.base import (
     Capability,
@@ -11,10 +13,9 @@ from returnhub.connectors.base import (
     ExternalPhone,
     ExternalProfile,
     SearchQuery,
-    lower_emails,
 )
+from returnhub.services.customer_lookup import candidates, matching_ids
 from returnhub.store.db import Database
-from returnhub.store.tables import Customer, CustomerEmail, CustomerPhone, Order
 
 SPEC = ConnectorSpec(
     key="returnhub",
@@ -33,40 +34,21 @@ class LedgerSystem:
 
     def search_customers(self, query: SearchQuery, timeout: float) -> list[ExternalProfile]:
         with self.db.read() as session:
-            ids: set[int] = set()
-            emails = lower_emails(query.emails)
-            if emails:
-                ids.update(
-                    session.scalars(
-                        select(CustomerEmail.customer_id).where(CustomerEmail.email.in_(emails))
-                    )
-                )
-            if query.phones:
-                ids.update(
-                    session.scalars(
-                        select(CustomerPhone.customer_id).where(
-                            CustomerPhone.number.in_(query.phones)
-                        )
-                    )
-                )
-            if query.order_number:
-                names = {"#" + query.order_number.strip().lstrip("#"), query.order_number.strip()}
-                ids.update(session.scalars(select(Order.customer_id).where(Order.name.in_(names))))
-            if not ids:
-                return []
-            customers = session.scalars(
-                select(Customer)
-                .where(Customer.id.in_(sorted(ids)[:MAX_RESULTS]))
-                .options(selectinload(Customer.emails), selectinload(Customer.phones))
-                .order_by(Customer.id)
-            ).all()
-            return [
-                ExternalProfile(
-                    system="returnhub",
-                    external_id=c.public_id,
-                    name=c.name,
-                    emails=tuple(e.email for e in c.emails),
-                    phones=tuple(ExternalPhone(p.number, p.type) for p in c.phones),
-                )
-                for c in customers
-            ]
+            ids = matching_ids(
+                session,
+                emails=query.emails,
+                phones=query.phones,
+                order_numbers=(query.order_number,) if query.order_number else (),
+            )
+            # Oldest first: a stable order, and the same 25 whichever identifier found them.
+            found = candidates(session, sorted(ids)[:MAX_RESULTS])
+        return [
+            ExternalProfile(
+                system=SPEC.key,
+                external_id=c.customer.public_id,
+                name=c.customer.name,
+                emails=tuple(e.email for e in c.customer.emails),
+                phones=tuple(ExternalPhone(p.number, p.type) for p in c.customer.phones),
+            )
+            for c in found
+        ]

@@ -3,7 +3,7 @@ profile (returns, orders, the attributes routing and agents need), read from the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property
@@ -85,27 +85,39 @@ def auto_link(reader: Reader, query: LookupQuery, region: str) -> Candidate | No
 
 def search(reader: Reader, query: LookupQuery, region: str) -> list[Candidate]:
     """Every candidate for a manual search (any identifier matching), at most 25."""
-    q = _search_statements()
-    ids: list[int] = []
-
-    def add(found: Iterable[int]) -> None:
-        for key in found:
-            if key not in ids:
-                ids.append(key)
-
-    emails = [e.strip().lower() for e in query.emails if e.strip()]
-    if emails:
-        add(_column(fetch(reader, q.by_email, {"emails": emails})))
     phones = _phones_e164(query.phones, region)
-    if phones:
-        add(_column(fetch(reader, q.by_phone, {"phones": phones})))
-    if query.order_numbers:
-        names = {f"#{n.strip().lstrip('#')}" for n in query.order_numbers if n.strip().lstrip("#")}
-        names |= {n.strip() for n in query.order_numbers if n.strip()}
-        add(_column(fetch(reader, q.by_order_name, {"names": sorted(names)})))
-    if query.name.strip() and not ids and not (emails or phones or query.order_numbers):
-        add(_column(fetch(reader, q.by_name, {"pattern": name_pattern(query.name)})))
+    ids = matching_ids(
+        reader, emails=query.emails, phones=phones, order_numbers=query.order_numbers
+    )
+    asked = any(e.strip() for e in query.emails) or phones or query.order_numbers
+    if query.name.strip() and not ids and not asked:
+        q = _search_statements()
+        ids = _column(fetch(reader, q.by_name, {"pattern": name_pattern(query.name)}))
     return candidates(reader, ids[:MAX_RESULTS])
+
+
+def matching_ids(
+    reader: Reader,
+    *,
+    emails: Sequence[str] = (),
+    phones: Sequence[str] = (),
+    order_numbers: Sequence[str] = (),
+) -> list[int]:
+    """The keys of the customers with any of these emails (any case), phones (E.164) or order
+    numbers (with or without the ``#``): those by email first, then by phone, then by order,
+    each once. Every search of the ledger by identifier goes through here."""
+    q = _search_statements()
+    ids: dict[int, None] = {}
+    wanted = [e.strip().lower() for e in emails if e.strip()]
+    if wanted:
+        ids.update(dict.fromkeys(_column(fetch(reader, q.by_email, {"emails": wanted}))))
+    if phones:
+        ids.update(dict.fromkeys(_column(fetch(reader, q.by_phone, {"phones": list(phones)}))))
+    if order_numbers:
+        names = {f"#{n.strip().lstrip('#')}" for n in order_numbers if n.strip().lstrip("#")}
+        names |= {n.strip() for n in order_numbers if n.strip()}
+        ids.update(dict.fromkeys(_column(fetch(reader, q.by_order_name, {"names": sorted(names)}))))
+    return list(ids)
 
 
 class Candidate(NamedTuple):

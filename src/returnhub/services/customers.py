@@ -171,7 +171,10 @@ def search_customers(
     phone_region: str = "US",
     limit: int = 25,
 ) -> list[Customer]:
-    """Exact email, exact phone (any format, compared in E.164) or name substring; ANDed."""
+    """Exact email, exact phone (any format, compared in E.164) or name substring; ANDed.
+
+    The REST list's filter, where every term given must hold; searching by any identifier
+    (help desks, the ledger as a search system) is customer_lookup.matching_ids."""
     if not (email or phone or name):
         raise InvalidInput(
             "no search term",

@@ -38,6 +38,10 @@ class Principal:
         return Scope.ADMIN in self.scopes or any(s in self.scopes for s in needed)
 
 
+# Who calls with the demo key (settings.DEMO_API_KEY), honoured only in demo mode.
+DEMO_PRINCIPAL = Principal("key_demo", "demo", frozenset({Scope.ADMIN}))
+
+
 def hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 

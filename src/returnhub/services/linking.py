@@ -7,11 +7,12 @@ customer that was ever unlinked is never auto-linked again. Every link and unlin
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from returnhub.connectors.base import ExternalProfile, SearchQuery
@@ -42,6 +43,20 @@ def holder(session: Session, system: str, external_id: str) -> Customer | None:
         .join(CustomerLink, CustomerLink.customer_id == Customer.id)
         .where(CustomerLink.system == system, CustomerLink.external_id == external_id)
     )
+
+
+def holders(session: Session, links: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The public id of the customer holding each (system, external id) that anyone holds:
+    one query however many there are."""
+    wanted = sorted(set(links))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(CustomerLink.system, CustomerLink.external_id, Customer.public_id)
+        .join(Customer, CustomerLink.customer_id == Customer.id)
+        .where(tuple_(CustomerLink.system, CustomerLink.external_id).in_(wanted))
+    )
+    return {(system, external_id): holder for system, external_id, holder in rows}
 
 
 def link(

@@ -1,6 +1,10 @@
 """Federated customer search: every connected system at once, each under its own timeout and
 all under one budget. A system that fails or is slow is named in ``errors``; the others answer.
 (Gladly's own search fails for all when one integration fails; ours never does.)
+
+``search`` is the use case the REST API and the agent workspace both call: it chooses the
+systems, searches them (``federated_search``) and names the ledger customer already holding
+each match, in one query for all of them.
 """
 
 from __future__ import annotations
@@ -10,8 +14,16 @@ from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+import httpx
+
 from returnhub.connectors.base import Capability, ExternalProfile, SearchableSystem, SearchQuery
 from returnhub.connectors.errors import DeliveryError
+from returnhub.connectors.registry import configured_systems
+from returnhub.domain.contact import normalize_phone
+from returnhub.domain.errors import FieldError, InvalidInput
+from returnhub.services import linking, lookup
+from returnhub.settings import Settings
+from returnhub.store.db import Database
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,9 @@ class SearchMatch:
     system: str
     external_id: str
     name: str
+    # The public id of the ledger customer holding this profile (for a ledger match, the
+    # customer itself); None when nobody holds it, or before ``search`` looked it up.
+    holder: str | None = None
 
 
 @dataclass
@@ -46,6 +61,9 @@ class SearchRow:
 class SearchResult:
     rows: list[SearchRow]
     errors: list[SystemFailure]
+    # The systems asked, and those of them that can answer this query (an order number
+    # alone goes only to systems that search orders).
+    chosen: list[str]
     searched: list[str]
     seconds: dict[str, float]
     elapsed: float
@@ -103,7 +121,7 @@ def federated_search(
     profiles: list[ExternalProfile] = []
     errors: list[SystemFailure] = []
     if not wanted:
-        return SearchResult([], [], [], {}, 0.0)
+        return SearchResult([], [], list(systems), [], {}, 0.0)
     pool = ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix="returnhub-search")
     try:
 
@@ -145,7 +163,128 @@ def federated_search(
     return SearchResult(
         rows=merge(profiles),
         errors=errors,
+        chosen=list(systems),
         searched=order,
         seconds=seconds,
         elapsed=round(time.monotonic() - started, 4),
     )
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    """What to look for, as the caller typed it: any of an email, a phone number (in any
+    format, read in the default region) and an order number."""
+
+    email: str | None = None
+    phone: str | None = None
+    order_number: str | None = None
+
+
+@dataclass(frozen=True)
+class AllSystems:
+    """Every connected system, the ledger included."""
+
+
+@dataclass(frozen=True)
+class UnlinkedSystems:
+    """The external systems the customer is not linked to yet."""
+
+    customer_id: str | None
+
+
+@dataclass(frozen=True)
+class NamedSystems:
+    names: tuple[str, ...]
+
+
+SystemChoice = AllSystems | UnlinkedSystems | NamedSystems
+
+
+class UnknownSystems(InvalidInput):
+    """The choice names no system that can be searched (unknown names, or ``all-unlinked``
+    without a customer)."""
+
+
+def _query(terms: SearchTerms, region: str) -> SearchQuery:
+    if not (terms.email or terms.phone or terms.order_number):
+        raise InvalidInput(
+            "no search term", [FieldError("", "missing_query", "give email, phone or order_number")]
+        )
+    phones = (normalize_phone(terms.phone, region, field="phone"),) if terms.phone else ()
+    return SearchQuery(
+        emails=(terms.email,) if terms.email else (),
+        phones=phones,
+        order_number=terms.order_number or "",
+    )
+
+
+def _chosen(
+    db: Database, available: Mapping[str, SearchableSystem], choice: SystemChoice
+) -> dict[str, SearchableSystem]:
+    if isinstance(choice, AllSystems):
+        return dict(available)
+    if isinstance(choice, UnlinkedSystems):
+        if not choice.customer_id:
+            raise UnknownSystems(
+                "needs a customer",
+                [
+                    FieldError(
+                        "systems",
+                        "customer_required",
+                        "all-unlinked searches the systems a customer is not linked to: "
+                        "give customer_id, or use systems=all",
+                    )
+                ],
+            )
+        with db.read() as session:
+            customer = lookup.get_customer(session, choice.customer_id)
+            linked = {row.system for row in linking.links_of(session, customer)}
+        return {k: v for k, v in available.items() if k not in linked and k != linking.LEDGER}
+    unknown = [n for n in choice.names if n not in available]
+    if unknown or not choice.names:
+        raise UnknownSystems(
+            "unknown systems",
+            [
+                FieldError(
+                    "systems",
+                    "unknown_system",
+                    f"not connected: {unknown}; connected systems are {', '.join(available)}",
+                )
+            ],
+        )
+    return {n: available[n] for n in choice.names}
+
+
+def _name_holders(db: Database, rows: list[SearchRow]) -> None:
+    matches = [m for row in rows for m in row.matches]
+    external = {(m.system, m.external_id) for m in matches if m.system != linking.LEDGER}
+    with db.read() as session:
+        held = linking.holders(session, external)
+    for m in matches:
+        m.holder = (
+            m.external_id if m.system == linking.LEDGER else held.get((m.system, m.external_id))
+        )
+
+
+def search(
+    settings: Settings,
+    db: Database,
+    http: httpx.Client,
+    terms: SearchTerms,
+    choice: SystemChoice,
+) -> SearchResult:
+    """Search the chosen connected systems for ``terms``; each match names its holder.
+
+    Raises InvalidInput for missing terms or an unreadable phone, UnknownSystems for a choice
+    naming no searchable system, NotFound for an unknown customer.
+    """
+    query = _query(terms, settings.default_phone_region)
+    wanted = _chosen(db, configured_systems(settings, db, http), choice)
+    result = federated_search(
+        wanted,
+        query,
+        system_timeout=settings.search_system_timeout_seconds,
+        budget=settings.search_budget_seconds,
+    )
+    _name_holders(db, result.rows)
+    return result

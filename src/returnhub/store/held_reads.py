@@ -33,7 +33,7 @@ class HeldReads:
     A checkout and its reset cost more than a DETAILED lookup's three statements: on SQLite in
     CPU, on PostgreSQL also in round trips (the pre-ping and the reset's ROLLBACK). The few
     threads that read (the event loop's on SQLite, the reader threads on PostgreSQL; see
-    api/deps.py) each keep one connection, opened by the engine (with its PRAGMAs) and closed
+    runtime.py) each keep one connection, opened by the engine (with its PRAGMAs) and closed
     with the Database.
 
     - SQLite: BEGIN … ROLLBACK around each read, so all its statements see one snapshot.

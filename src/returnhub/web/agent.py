@@ -29,13 +29,11 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from returnhub.api.deps import DEMO_PRINCIPAL, AppContext, Context
-from returnhub.connectors.base import SearchQuery
 from returnhub.connectors.registry import configured_systems
-from returnhub.domain.contact import normalize_phone
-from returnhub.domain.errors import DomainError, NotFound
+from returnhub.domain.errors import DomainError, InvalidInput, NotFound
 from returnhub.domain.lifecycle import ReturnAction, ReturnState, allowed_actions
 from returnhub.domain.money import format_amount
+from returnhub.runtime import AppContext, Context
 from returnhub.services import (
     agent_sessions,
     allowlist,
@@ -50,6 +48,7 @@ from returnhub.services import (
     throttle,
 )
 from returnhub.services.commands import ActionIn, AllowlistIn, NoteIn
+from returnhub.services.keys import DEMO_PRINCIPAL
 from returnhub.settings import DEMO_API_KEY
 from returnhub.store.tables import ApiKey, Return
 from returnhub.web import passwords
@@ -379,7 +378,7 @@ async def logout(request: Request, ctx: Context) -> Response:
 
 @dataclass
 class SearchView:
-    rows: list[dict[str, Any]]
+    rows: list[search.SearchRow]
     errors: list[search.SystemFailure]
     searched: list[str]
     problem: str = ""
@@ -389,66 +388,27 @@ def _search(
     ctx: AppContext, by: str, term: str, where: str, customer_id: str | None = None
 ) -> SearchView:
     term = term.strip()
-    available = configured_systems(ctx.settings, ctx.db, ctx.http)
-    if where == "all":
-        wanted = dict(available)
-    elif where == "all-unlinked" and customer_id:
-        with ctx.db.read() as session:
-            linked = {
-                r.system
-                for r in linking.links_of(session, lookup.get_customer(session, customer_id))
-            }
-        wanted = {k: v for k, v in available.items() if k not in linked and k != linking.LEDGER}
-    elif where in available:
-        wanted = {where: available[where]}
+    if by == "phone":
+        terms = search.SearchTerms(phone=term)
+    elif by == "order":
+        terms = search.SearchTerms(order_number=term)
     else:
-        return SearchView([], [], [], f"unknown system {where!r}")
-    if not wanted:
-        return SearchView([], [], [], "no unlinked external systems are connected")
+        terms = search.SearchTerms(email=term)
+    if where == "all":
+        choice: search.SystemChoice = search.AllSystems()
+    elif where == "all-unlinked":
+        choice = search.UnlinkedSystems(customer_id)
+    else:
+        choice = search.NamedSystems((where,))
     try:
-        if by == "phone":
-            phone = normalize_phone(term, ctx.settings.default_phone_region, field="phone")
-            query = SearchQuery(phones=(phone,))
-        elif by == "order":
-            query = SearchQuery(order_number=term)
-        else:
-            query = SearchQuery(emails=(term,))
-    except DomainError as exc:
+        result = search.search(ctx.settings, ctx.db, ctx.http, terms, choice)
+    except search.UnknownSystems:
+        return SearchView([], [], [], f"unknown system {where!r}")
+    except InvalidInput as exc:  # an unreadable phone number
         return SearchView([], [], [], domain_message(exc))
-    result = search.federated_search(
-        wanted,
-        query,
-        system_timeout=ctx.settings.search_system_timeout_seconds,
-        budget=ctx.settings.search_budget_seconds,
-    )
-    rows: list[dict[str, Any]] = []
-    with ctx.db.read() as session:
-        for row in result.rows:
-            matches = []
-            for m in row.matches:
-                if m.system == linking.LEDGER:
-                    holder_id: str | None = m.external_id
-                else:
-                    held = linking.holder(session, m.system, m.external_id)
-                    holder_id = held.public_id if held else None
-                matches.append(
-                    {
-                        "system": m.system,
-                        "external_id": m.external_id,
-                        "name": m.name,
-                        "holder": holder_id,
-                    }
-                )
-            rows.append(
-                {
-                    "name": row.name,
-                    "emails": row.emails,
-                    "phones": row.phones,
-                    "systems": row.systems,
-                    "matches": matches,
-                }
-            )
-    return SearchView(rows, result.errors, result.searched)
+    if not result.chosen:
+        return SearchView([], [], [], "no unlinked external systems are connected")
+    return SearchView(result.rows, result.errors, result.searched)
 
 
 def _systems(ctx: AppContext) -> list[str]:

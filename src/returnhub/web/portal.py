@@ -16,11 +16,11 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from returnhub.api.deps import AppContext, Context
 from returnhub.domain.errors import DomainError, NotFound
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.policy import LineEligibility, Outcome
 from returnhub.domain.return_links import ReturnLinkClaims
+from returnhub.runtime import AppContext, Context
 from returnhub.services import orders, return_links, returns
 from returnhub.services.commands import ReturnCreate
 from returnhub.store.tables import Order, OrderLine, Return

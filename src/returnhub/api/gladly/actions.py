@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from returnhub.api.gladly.contract import ACTIONS_PATH
+from returnhub.connectors.gladly.contract import ACTIONS_PATH
 from returnhub.domain.errors import DomainError
 from returnhub.domain.lifecycle import OPEN_STATES, ReturnState
 from returnhub.domain.policy import Outcome, Policy

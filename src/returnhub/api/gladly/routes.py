@@ -15,8 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from returnhub.api.deps import AppContext, Context
-from returnhub.api.gladly import actions, contract
+from returnhub.api.gladly import actions
 from returnhub.api.gladly.auth import GladlyAuthError, authenticate
 from returnhub.api.gladly.errors import (
     ACTION_RESPONSES,
@@ -26,15 +25,17 @@ from returnhub.api.gladly.errors import (
     gladly_error_doc,
 )
 from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, json_response
+from returnhub.connectors.gladly import contract
 from returnhub.domain.routing import CustomerSnapshot
 from returnhub.domain.untrusted import UntrustedInput, check_json, load_json
+from returnhub.runtime import AppContext, Context
 from returnhub.services import customer_lookup, linking, routing
 from returnhub.services.customer_lookup import Profile
 from returnhub.store.prepared import ReadCursor
 
 router = APIRouter(prefix="/integrations/gladly", tags=["gladly"], route_class=GladlyRoute)
 
-# Every query key may be a string or an array of strings (see contract.py).
+# Every query key may be a string or an array of strings (see connectors/gladly/contract.py).
 STRINGS = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 LOOKUP_OPENAPI: dict[str, Any] = {
     "tags": ["gladly"],

@@ -4,8 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from returnhub.api.deps import Context, Reader, Writer
+from returnhub.api.deps import Reader, Writer
 from returnhub.api.schemas import AllowlistList, AllowlistOut, allowlist_out
+from returnhub.runtime import Context
 from returnhub.services import allowlist
 from returnhub.services.commands import AllowlistIn
 

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
-from returnhub.api.deps import Context, NoteWriter, Reader
+from returnhub.api.deps import NoteWriter, Reader
 from returnhub.domain.intents import Intent
 from returnhub.domain.rules import Channel
+from returnhub.runtime import Context
 from returnhub.services import guide
 from returnhub.services.commands import StrictModel
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from returnhub.api.deps import Context, Reader, Writer
+from returnhub.api.deps import Reader, Writer
 from returnhub.api.pagination import Cursor, Limit, decode_cursor, next_cursor
 from returnhub.api.schemas import (
     CustomerList,
@@ -15,6 +15,7 @@ from returnhub.api.schemas import (
     order_out,
     return_out,
 )
+from returnhub.runtime import Context
 from returnhub.services import customers, lookup, orders, returns
 from returnhub.services.commands import CustomerCreate, CustomerUpdate
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from returnhub.api.deps import Context
 from returnhub.api.plain import error_body
+from returnhub.runtime import Context
 
 router = APIRouter(tags=["health"])
 

@@ -8,12 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from returnhub.api.deps import Context, Reader, Writer
-from returnhub.connectors.base import SearchQuery
+from returnhub.api.deps import Reader, Writer
 from returnhub.connectors.registry import SPECS, configured_systems, is_configured, missing_settings
 from returnhub.delivery import health
-from returnhub.domain.contact import normalize_phone
-from returnhub.domain.errors import FieldError, InvalidInput
+from returnhub.runtime import Context
 from returnhub.services import linking, lookup, search
 from returnhub.store.tables import CustomerLink, LinkAudit
 
@@ -62,65 +60,19 @@ def federated_search(
     ] = "all-unlinked",
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> SearchOut:
-    if not (email or phone or order_number):
-        raise InvalidInput(
-            "no search term", [FieldError("", "missing_query", "give email, phone or order_number")]
-        )
-    phones = (
-        (normalize_phone(phone, ctx.settings.default_phone_region, field="phone"),) if phone else ()
-    )
-    available = configured_systems(ctx.settings, ctx.db, ctx.http)
     if systems == "all":
-        wanted = dict(available)
+        choice: search.SystemChoice = search.AllSystems()
     elif systems == "all-unlinked":
-        if not customer_id:
-            raise InvalidInput(
-                "needs a customer",
-                [
-                    FieldError(
-                        "systems",
-                        "customer_required",
-                        "all-unlinked searches the systems a customer is not linked to: "
-                        "give customer_id, or use systems=all",
-                    )
-                ],
-            )
-        with ctx.db.read() as session:
-            customer = lookup.get_customer(session, customer_id)
-            linked = {row.system for row in linking.links_of(session, customer)}
-        wanted = {k: v for k, v in available.items() if k not in linked and k != linking.LEDGER}
+        choice = search.UnlinkedSystems(customer_id)
     else:
-        names = [n.strip() for n in systems.split(",") if n.strip()]
-        unknown = [n for n in names if n not in available]
-        if unknown or not names:
-            raise InvalidInput(
-                "unknown systems",
-                [
-                    FieldError(
-                        "systems",
-                        "unknown_system",
-                        f"not connected: {unknown}; connected systems are {', '.join(available)}",
-                    )
-                ],
-            )
-        wanted = {n: available[n] for n in names}
-    result = search.federated_search(
-        wanted,
-        SearchQuery(
-            emails=(email,) if email else (), phones=phones, order_number=order_number or ""
-        ),
-        system_timeout=ctx.settings.search_system_timeout_seconds,
-        budget=ctx.settings.search_budget_seconds,
+        choice = search.NamedSystems(tuple(n.strip() for n in systems.split(",") if n.strip()))
+    result = search.search(
+        ctx.settings,
+        ctx.db,
+        ctx.http,
+        search.SearchTerms(email=email, phone=phone, order_number=order_number),
+        choice,
     )
-    with ctx.db.read() as session:
-        holders = {
-            (m.system, m.external_id): (
-                c.public_id if (c := linking.holder(session, m.system, m.external_id)) else None
-            )
-            for row in result.rows
-            for m in row.matches
-            if m.system != linking.LEDGER
-        }
     return SearchOut(
         results=[
             SearchRowOut(
@@ -133,9 +85,7 @@ def federated_search(
                         system=m.system,
                         external_id=m.external_id,
                         name=m.name,
-                        linked_to=m.external_id
-                        if m.system == linking.LEDGER
-                        else holders.get((m.system, m.external_id)),
+                        linked_to=m.holder,
                     )
                     for m in row.matches
                 ],

@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from returnhub.api.deps import Admin, Context
+from returnhub.api.deps import Admin
 from returnhub.api.pagination import Cursor, Limit, decode_cursor, next_cursor
 from returnhub.api.schemas import Page
 from returnhub.delivery import health, inbox, outbox
 from returnhub.delivery.inbox import InboxStatus
 from returnhub.delivery.outbox import JobStatus
 from returnhub.domain.errors import Conflict, FieldError
+from returnhub.runtime import Context
 from returnhub.services import subscriptions
 from returnhub.services.lookup import not_found
 from returnhub.store.tables import InboxEvent, OutboxJob, WebhookSubscription

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict
 
-from returnhub.api.deps import Context, NoteWriter, Reader, Writer
+from returnhub.api.deps import NoteWriter, Reader, Writer
 from returnhub.api.schemas import EligibilityOut, OrderOut, eligibility_out, order_out
+from returnhub.runtime import Context
 from returnhub.services import orders, return_links
 from returnhub.services.commands import OrderCreate
 

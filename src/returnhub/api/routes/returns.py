@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from returnhub.api.deps import Context, Credentials, NoteWriter, Reader, Writer, require
+from returnhub.api.deps import Credentials, NoteWriter, Reader, Writer, require
 from returnhub.api.pagination import Cursor, Limit, decode_cursor, next_cursor
 from returnhub.api.schemas import NoteOut, ReturnList, ReturnOut, note_out, return_out
 from returnhub.domain.errors import FieldError, InvalidInput
 from returnhub.domain.lifecycle import ReturnAction, ReturnState
 from returnhub.domain.untrusted import link_problem
+from returnhub.runtime import Context
 from returnhub.services import returns
 from returnhub.services.commands import ActionIn, NoteIn, RefundIn, ReturnCreate
 from returnhub.services.keys import Principal, Scope

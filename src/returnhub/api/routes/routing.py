@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
-from returnhub.api.deps import Context, Reader
+from returnhub.api.deps import Reader
 from returnhub.domain.routing import Contact
 from returnhub.domain.rules import Channel, Priority, SuggestedAction
+from returnhub.runtime import Context
 from returnhub.services import routing
 from returnhub.services.commands import StrictModel
 

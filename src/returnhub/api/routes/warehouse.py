@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from returnhub.api.deps import Context, require
+from returnhub.api.deps import require
 from returnhub.api.openapi import inline_schema
 from returnhub.api.pagination import Cursor, Limit, decode_cursor, next_cursor
 from returnhub.connectors.edi.x12 import X12Error
 from returnhub.domain.errors import Conflict, FieldError, InvalidInput
+from returnhub.runtime import Context
 from returnhub.services import warehouse as wh
 from returnhub.services.keys import Principal, Scope
 from returnhub.store.tables import ReturnAuthorization, WarehouseReceipt

@@ -12,12 +12,12 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from returnhub.api.deps import AppContext
 from returnhub.api.plain import PlainRequest, PlainResponse, PlainRoute, error_body, json_response
 from returnhub.connectors.signatures import SignatureError
 from returnhub.connectors.webhook_sources import SOURCES, dedupe_key
 from returnhub.delivery import inbox
 from returnhub.domain.untrusted import UntrustedInput, load_json
+from returnhub.runtime import AppContext
 
 log = structlog.get_logger(__name__)
 
