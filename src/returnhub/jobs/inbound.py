@@ -78,7 +78,9 @@ def apply_inbox_events(
     Optimistic: any failure rolls the whole batch back and hands every job back, so each one
     runs alone and a bad event fails by itself, saying why, exactly as it would have. Events
     that need the network (a pull from their source, or a re-read of an undecidable one) are
-    handed back too: a transaction never waits on another system. The claim never gives one
+    handed back too: a transaction never waits on another system (so are all of Shopify's,
+    orders included: its source has pullers; an order's new customer, unflushed, would be
+    invisible to a customers/update beside it). The claim never gives one
     batch two jobs of the same lock key, so no two events here are about the same return;
     two about the same new customer or order collide on a unique key and fall back."""
     batch = [job for job in jobs if _maps_locally(job)]
