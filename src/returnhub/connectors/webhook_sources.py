@@ -12,18 +12,28 @@ from typing import Any
 
 import httpx
 
-from returnhub.connectors import generic, registry, returnlogic, shopify
+from returnhub.connectors import generic, registry, returnlogic, shopify, shopify_orders
 from returnhub.connectors.loop import webhooks as loop
 from returnhub.connectors.signatures import verify_hmac_base64, verify_standard_webhook
 from returnhub.delivery import inbox
-from returnhub.domain.external import ExternalLabel, ExternalReturn
+from returnhub.domain.external import (
+    ExternalCustomer,
+    ExternalFulfillment,
+    ExternalLabel,
+    ExternalOrder,
+    ExternalReturn,
+    NothingToApply,
+)
 from returnhub.settings import Settings
 
 Payload = Mapping[str, Any]
 Headers = Mapping[str, str]
 Verifier = Callable[[str, bytes, Headers, str], None]
-# A pure mapping from a payload to what it says about a return; services/sync applies it.
-Mapper = Callable[[Payload], ExternalReturn | ExternalLabel]
+# What a source's record says, mapped: services/order_sync applies these.
+OrderChange = ExternalOrder | ExternalFulfillment | ExternalCustomer | NothingToApply
+# A pure mapping from a payload to what it says about a return (services/sync applies it), or
+# about an order, a fulfilment or a customer.
+Mapper = Callable[[Payload], ExternalReturn | ExternalLabel | OrderChange]
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,10 @@ SHOPIFY_RETURN_TOPICS = frozenset(
 )
 
 
+def _shopify_lock_key(topic: str, payload: Payload) -> str | None:
+    return shopify_orders.lock_key(topic, payload) or shopify.lock_key(topic, payload)
+
+
 def _shopify_return(gid: str, pull: PullContext) -> ExternalReturn:
     system = registry.shopify_system(pull.settings, pull.http)
     node = system.fetch_return(gid, pull.settings.outbound_timeout_seconds)
@@ -165,17 +179,23 @@ SOURCES: dict[str, WebhookSource] = {
             verify=_hmac_verifier("X-Shopify-Hmac-Sha256"),
             event_type=lambda p, h: h.get("x-shopify-topic", ""),
             event_id=lambda p, h: h.get("x-shopify-webhook-id") or h.get("x-shopify-event-id"),
-            lock_key=lambda p, h: shopify.lock_key(h.get("x-shopify-topic", ""), p),
+            lock_key=lambda p, h: _shopify_lock_key(h.get("x-shopify-topic", ""), p),
             # Shopify's returns webhooks carry little more than id and status: each one pulls
-            # the whole Return, so every topic maps the same way.
-            mappers={},
+            # the whole Return. Orders, fulfilments and customers come whole, with their own
+            # updated_at: those payloads are the change.
+            mappers={
+                **{t: shopify_orders.map_order for t in shopify_orders.ORDER_TOPICS},
+                **{t: shopify_orders.map_fulfillment for t in shopify_orders.FULFILLMENT_TOPICS},
+                **{t: shopify_orders.map_customer for t in shopify_orders.CUSTOMER_TOPICS},
+            },
             pullers={
                 **{topic: _pull_shopify_return for topic in SHOPIFY_RETURN_TOPICS},
                 "refunds/create": _pull_refunded_return,
             },
             kept_headers=("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id"),
             # X-Shopify-Webhook-Id and X-Shopify-Topic are not signed: a captured body replayed
-            # under fresh ids would otherwise count as a new event each time.
+            # under fresh ids would otherwise count as a new event each time (an order's
+            # replay is harmless anyway: its updated_at is not newer).
             coalesce_by_body=True,
         ),
         WebhookSource(

@@ -80,6 +80,16 @@ def compare_returns(
     return Verdict.UNDECIDED
 
 
+def compare_stamped(held: datetime | None, stamp: datetime) -> Verdict:
+    """Is the incoming report newer, for records whose every report carries the source's own
+    update time (Shopify's orders, fulfilments and customers)? The same stamp again is a resend
+    or a sibling topic of the same change (orders/create and orders/paid in one second): it is
+    applied, and changes nothing that is already there."""
+    if held is None or stamp >= held:
+        return Verdict.NEWER
+    return Verdict.OLDER
+
+
 def compare_labels(
     held_status: str, held_stamp: datetime | None, status: str, stamp: datetime | None
 ) -> Verdict:

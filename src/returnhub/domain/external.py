@@ -1,6 +1,8 @@
-"""A return as another system describes it, after mapping and before it touches the ledger.
+"""Returns, orders and customers as another system describes them, after mapping and before
+they touch the ledger.
 
-Connectors map their payloads into these values (pure functions); services/sync.py applies them.
+Connectors map their payloads into these values (pure functions); services/sync.py applies the
+returns and labels, services/order_sync.py the orders, fulfilments and customers.
 """
 
 from __future__ import annotations
@@ -85,3 +87,67 @@ class ExternalLabel:
     tracking_number: str
     label_status: str
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ExternalCustomer:
+    """A customer's profile in a source (Shopify's Customer): who an order belongs to, or the
+    contact details a profile update brings."""
+
+    source: str
+    # The profile's id in the source (Shopify: the Customer gid); empty for a guest checkout.
+    external_id: str
+    email: str
+    name: str = ""
+    # As the source gives it; the ledger keeps it only if it reads as a valid number.
+    phone: str = ""
+    # The source's own last change of the profile; None where the payload carries none (the
+    # customer embedded in an order), which never updates contact details.
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ExternalOrderLine:
+    external_id: str
+    sku: str
+    title: str
+    quantity: int
+    unit_price: int
+    variant: str = ""
+
+
+@dataclass(frozen=True)
+class ExternalFulfillment:
+    source: str
+    external_id: str
+    order_external_id: str
+    carrier: str
+    tracking_number: str
+    # The shipment's status as the source says it (Shopify: in_transit, delivered, …).
+    status: str
+    shipped_at: datetime | None
+    # When the source first reported it delivered, if it has.
+    delivered_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ExternalOrder:
+    source: str
+    external_id: str
+    name: str
+    customer: ExternalCustomer
+    placed_at: datetime
+    updated_at: datetime
+    currency: str
+    shipping_zip: str = ""
+    lines: tuple[ExternalOrderLine, ...] = ()
+    fulfillments: tuple[ExternalFulfillment, ...] = ()
+    cancelled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NothingToApply:
+    """A readable event that says nothing the ledger keeps; ``reason`` is shown in the inbox."""
+
+    reason: str

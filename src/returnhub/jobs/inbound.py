@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -13,14 +13,21 @@ from sqlalchemy.orm import Session
 
 from returnhub.connectors.errors import DeliveryError, MappingError
 from returnhub.connectors.registry import SPECS, missing_settings
-from returnhub.connectors.webhook_sources import SOURCES, PullContext, WebhookSource
+from returnhub.connectors.webhook_sources import SOURCES, OrderChange, PullContext, WebhookSource
 from returnhub.delivery import inbox
 from returnhub.delivery.context import HandlerContext, Settle
 from returnhub.delivery.outbox import ClaimedJob
-from returnhub.domain.external import ExternalLabel, ExternalReturn
+from returnhub.domain.external import (
+    ExternalCustomer,
+    ExternalFulfillment,
+    ExternalLabel,
+    ExternalOrder,
+    ExternalReturn,
+    NothingToApply,
+)
 from returnhub.domain.untrusted import link_problem
 from returnhub.jobs.registry import registry
-from returnhub.services import linking, sync
+from returnhub.services import linking, order_sync, sync
 from returnhub.settings import Settings
 from returnhub.store.dialects import ALL_OR_NOTHING
 
@@ -71,7 +78,9 @@ def apply_inbox_events(
     Optimistic: any failure rolls the whole batch back and hands every job back, so each one
     runs alone and a bad event fails by itself, saying why, exactly as it would have. Events
     that need the network (a pull from their source, or a re-read of an undecidable one) are
-    handed back too: a transaction never waits on another system. The claim never gives one
+    handed back too: a transaction never waits on another system (so are all of Shopify's,
+    orders included: its source has pullers; an order's new customer, unflushed, would be
+    invisible to a customers/update beside it). The claim never gives one
     batch two jobs of the same lock key, so no two events here are about the same return;
     two about the same new customer or order collide on a unique key and fall back."""
     batch = [job for job in jobs if _maps_locally(job)]
@@ -134,7 +143,7 @@ def _apply_in(
     if event is None:
         raise MappingError(f"inbox event {inbox_id} does not exist")
     mapper = source.mappers.get(event.event_type)
-    change: ExternalReturn | ExternalLabel
+    change: ExternalReturn | ExternalLabel | OrderChange
     if pulled is not None and pulled.change is not None:
         change = pulled.change
     elif pulled is not None:
@@ -151,6 +160,11 @@ def _apply_in(
             f"event type {event.event_type!r} is not mapped (mapped types: {known or 'none'})",
             now,
         )
+        return None
+    if not isinstance(change, ExternalReturn | ExternalLabel):
+        outcome = _apply_order_change(session, source, change, ctx.settings, now, skew)
+        status = inbox.InboxStatus.IGNORED if outcome.ignored else inbox.InboxStatus.APPLIED
+        inbox.mark(session, inbox_id, status, outcome.detail, now)
         return None
     change = _as_own(source, change, ctx.settings)
     change, dropped = _without_unsafe_link(change, ctx.settings)
@@ -171,6 +185,30 @@ def _apply_in(
 
 
 NAMES_NO_RETURN = "names no return (a refund of the order alone): nothing to apply"
+
+
+def _apply_order_change(
+    session: Session,
+    source: WebhookSource,
+    change: OrderChange,
+    settings: Settings,
+    now: datetime,
+    skew: timedelta,
+) -> order_sync.Outcome:
+    if isinstance(change, NothingToApply):
+        return order_sync.Outcome(change.reason, ignored=True)
+    system = source.system(settings)
+    if change.source != system:
+        raise sync.SourceConflict(
+            f"a {change.source} record sent by {source.display_name}, whose records belong to "
+            f"{system!r}: a sender can only change its own"
+        )
+    if isinstance(change, ExternalOrder):
+        return order_sync.apply_external_order(session, change, now, skew)
+    if isinstance(change, ExternalFulfillment):
+        return order_sync.apply_external_fulfillment(session, change, now, skew)
+    assert isinstance(change, ExternalCustomer)
+    return order_sync.apply_external_customer(session, change, now, skew)
 
 
 def _undecided(source: WebhookSource, settings: Settings) -> str:

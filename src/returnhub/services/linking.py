@@ -106,6 +106,14 @@ def link(
                 )
             ],
         )
+    row = _record_link(session, customer, system, external_id, how, actor)
+    queue_pull(session, customer.public_id, system)
+    return row
+
+
+def _record_link(
+    session: Session, customer: Customer, system: str, external_id: str, how: str, actor: str
+) -> CustomerLink:
     row = CustomerLink(
         customer_id=customer.id, system=system, external_id=external_id, how=how, linked_by=actor
     )
@@ -121,8 +129,20 @@ def link(
         )
     )
     session.flush()
-    queue_pull(session, customer.public_id, system)
     return row
+
+
+def link_synced_profile(
+    session: Session, customer: Customer, system: str, external_id: str, actor: str
+) -> bool:
+    """Auto-link a customer to the source profile a synced record of theirs names (found by
+    email), so the profile's later changes (a new email) still find them. Not when the
+    profile is anyone's already or the customer was ever unlinked; no pull is queued: the
+    source's own events bring its records. Whether a link was made."""
+    if not external_id or customer.ever_unlinked or holder(session, system, external_id):
+        return False
+    _record_link(session, customer, system, external_id, "auto", actor)
+    return True
 
 
 def queue_pull(

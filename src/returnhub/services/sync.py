@@ -84,42 +84,55 @@ def refuse_future_stamps(
 
 
 def _customer(session: Session, ext: ExternalReturn) -> Customer:
-    """Whoever holds a link to the return's profile in its source, else whoever has its email,
-    else a new customer."""
-    customer = linking.holder(session, ext.source, ext.profile_id) or find_customer_by_email(
-        session, ext.customer_email
+    return customer_for(
+        session,
+        ext.source,
+        ext.profile_id,
+        ext.customer_email,
+        ext.customer_name,
+        ext.customer_phone,
     )
+
+
+def customer_for(
+    session: Session, source: str, profile_id: str, email: str, name: str, phone: str
+) -> Customer:
+    """Whoever holds a link to the profile in its source, else whoever has the email, else a
+    new customer (with the phone, when it reads as a number)."""
+    customer = (
+        linking.holder(session, source, profile_id) if profile_id else None
+    ) or find_customer_by_email(session, email)
     if customer is not None:
         return customer
-    name = ext.customer_name or ext.customer_email.split("@")[0]
+    name = name or email.split("@")[0]
     customer = Customer(
         public_id=new_id(Prefix.CUSTOMER),
         name=name,
         name_search=name.lower(),
         tags=[],
-        emails=[CustomerEmail(email=ext.customer_email, position=0)],
-        phones=[CustomerPhone(number=phone, type="MOBILE", position=0) for phone in _phone(ext)],
+        emails=[CustomerEmail(email=email, position=0)],
+        phones=[
+            CustomerPhone(number=number, type="MOBILE", position=0) for number in _phone(phone)
+        ],
     )
     if not add_unique(session, customer):
         # A concurrent event for the same new customer created them first: use theirs instead
         # of failing the whole apply.
-        existing = find_customer_by_email(session, ext.customer_email)
+        existing = find_customer_by_email(session, email)
         if existing is None:
-            raise ServerError(
-                f"customer {ext.customer_email} was created concurrently, then vanished"
-            )
+            raise ServerError(f"customer {email} was created concurrently, then vanished")
         return existing
     record_event(session, EventType.CUSTOMER_CREATED, customer.public_id, {"name": name})
     return customer
 
 
-def _phone(ext: ExternalReturn) -> list[str]:
+def _phone(phone: str) -> list[str]:
     """The source's customer phone in E.164, or nothing: a number we cannot read must not stop
-    the return from reaching the ledger (the email identifies the customer)."""
-    if not ext.customer_phone:
+    the change from reaching the ledger (the email identifies the customer)."""
+    if not phone:
         return []
     try:
-        return [normalize_phone(ext.customer_phone)]
+        return [normalize_phone(phone)]
     except InvalidInput:
         return []
 
@@ -133,11 +146,17 @@ def _order_named(session: Session, name: str) -> Order | None:
 
 
 def _owns(session: Session, customer: Customer, ext: ExternalReturn) -> bool:
-    """Is the return's customer this ledger customer: the same email, or linked to the return's
-    profile in its source?"""
-    if ext.customer_email in {e.email for e in customer.emails}:
+    return owned_by(session, customer, ext.source, ext.profile_id, ext.customer_email)
+
+
+def owned_by(
+    session: Session, customer: Customer, source: str, profile_id: str, email: str
+) -> bool:
+    """Is the source's customer (profile, email) this ledger customer: the same email, or
+    linked to that profile in its source?"""
+    if email in {e.email for e in customer.emails}:
         return True
-    holder = linking.holder(session, ext.source, ext.profile_id)
+    holder = linking.holder(session, source, profile_id) if profile_id else None
     return holder is not None and holder.id == customer.id
 
 

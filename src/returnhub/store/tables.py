@@ -57,6 +57,9 @@ class Customer(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Shopify's updated_at of the customer's profile when its contact details were last taken
+    # (services/order_sync): an older customers/update never undoes a newer one.
+    shopify_updated_at: Mapped[datetime | None]
 
     emails: Mapped[list[CustomerEmail]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", order_by="CustomerEmail.position"
@@ -109,6 +112,15 @@ class Order(Base):
     delivered_at: Mapped[datetime | None]
     currency: Mapped[str] = mapped_column(String(3))
     shipping_zip: Mapped[str] = mapped_column(String(20), default="")
+    # Where the order lives ("returnhub" for orders made here) and its id there: a source's
+    # events find their order by these, never by its name alone.
+    source_system: Mapped[str] = mapped_column(
+        String(32), default="returnhub", server_default=text("'returnhub'")
+    )
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    # The source's own last-change time: older events never undo newer ones.
+    source_updated_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     customer: Mapped[Customer] = relationship()
@@ -118,6 +130,8 @@ class Order(Base):
     fulfillments: Mapped[list[Fulfillment]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="Fulfillment.id"
     )
+
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
 
 
 class OrderLine(Base):
@@ -133,6 +147,8 @@ class OrderLine(Base):
     quantity: Mapped[int]
     unit_price: Mapped[int] = mapped_column(BigInteger)
     final_sale: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The line's id in the order's source: two lines may share a SKU.
+    external_id: Mapped[str | None] = mapped_column(String(100))
 
     order: Mapped[Order] = relationship(back_populates="lines")
 
@@ -145,8 +161,15 @@ class Fulfillment(Base):
     carrier: Mapped[str] = mapped_column(String(64))
     tracking_number: Mapped[str] = mapped_column(String(64), default="")
     shipped_at: Mapped[datetime | None]
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    # The source's shipment status as it says it (Shopify: in_transit, delivered, failure …).
+    status: Mapped[str] = mapped_column(String(32), default="", server_default=text("''"))
+    delivered_at: Mapped[datetime | None]
+    source_updated_at: Mapped[datetime | None]
 
     order: Mapped[Order] = relationship(back_populates="fulfillments")
+
+    __table_args__ = (UniqueConstraint("order_id", "external_id"),)
 
 
 class Return(Base):
