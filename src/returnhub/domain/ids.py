@@ -38,6 +38,7 @@ class Prefix(StrEnum):
     RETURN_AUTHORIZATION = "ra"
     RECEIPT = "rcp"
     CONVERSATION = "cnv"
+    IMPORT = "imp"
 
 
 def new_id(prefix: Prefix, rng: random.Random | None = None) -> str:
