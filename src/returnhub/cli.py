@@ -23,7 +23,13 @@ from returnhub.store.migrate import upgrade
 from returnhub.store.types import utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.progress import Progress
+
+    from returnhub.domain.imported import Batch, Counts
     from returnhub.domain.rules import RuleSet
+    from returnhub.services.imports.csv_source import CsvSource
 
 
 class _Cli(typer.Typer):
@@ -543,12 +549,10 @@ def import_csv(
     record was imported, 1 when some were invalid (the rest imported), 2 when nothing could be."""
     import csv
     import re
-    import signal
     import time
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # start-up
 
-    from returnhub.domain.imported import Batch, Counts  # CLI start-up time
     from returnhub.services.imports import core  # CLI start-up time
     from returnhub.services.imports.csv_file import UnreadableFile  # CLI start-up time
     from returnhub.services.imports.csv_source import CsvSource  # CLI start-up time
@@ -612,9 +616,6 @@ def import_csv(
         )
         progress.update(task, completed=batch.position, counts=counts)
 
-    def _terminate(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
     try:
         if dry_run:
             with progress:
@@ -625,34 +626,17 @@ def import_csv(
             )
         else:
             db = _database()
-            upgrade(db.engine)
             try:
-                started = core.start(db, source, resume)
-            except core.ImportRefused as exc:
-                err.print(f"[red]{exc}[/red]")
-                raise typer.Exit(2) from None
-            if started.resumed:
-                err.print(f"resuming import {started.public_id}")
-            else:
-                err.print(f"import {started.public_id}")
-            previous = signal.signal(signal.SIGTERM, _terminate)
-            try:
-                with progress:
-                    totals = core.run(db, source, started, on_batch)
-            except KeyboardInterrupt:
-                err.print(
-                    f"[yellow]interrupted[/yellow]; run the same command again (or add "
-                    f"--resume {started.public_id}) to go on from the last stored chunk"
-                )
-                raise typer.Exit(130) from None
+                upgrade(db.engine)
+                totals, public_id = _import_into(db, source, resume, progress, on_batch)
             finally:
-                signal.signal(signal.SIGTERM, previous)
+                db.dispose()
             err.print(
-                f"import {started.public_id}: {totals.read:,} read, {totals.created:,} created, "
+                f"import {public_id}: {totals.read:,} read, {totals.created:,} created, "
                 f"{totals.updated:,} updated, {totals.skipped:,} skipped, "
                 f"{totals.invalid:,} invalid"
             )
-            typer.echo(started.public_id)
+            typer.echo(public_id)
     finally:
         if report_file is not None:
             report_file.close()
@@ -665,13 +649,51 @@ def import_csv(
         raise typer.Exit(1)
 
 
+def _import_into(
+    db: Database,
+    source: CsvSource,
+    resume: str | None,
+    progress: Progress,
+    on_batch: Callable[[Batch, Counts], None],
+) -> tuple[Counts, str]:
+    """Start or resume the import and run it; SIGTERM interrupts it as Ctrl-C does."""
+    import signal
+
+    from returnhub.services.imports import core  # CLI start-up time
+
+    try:
+        started = core.start(db, source, resume)
+    except core.ImportRefused as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    err.print(f"{'resuming import' if started.resumed else 'import'} {started.public_id}")
+
+    def _terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with progress:
+            return core.run(db, source, started, on_batch), started.public_id
+    except KeyboardInterrupt:
+        err.print(
+            f"[yellow]interrupted[/yellow]; run the same command again (or add "
+            f"--resume {started.public_id}) to go on from the last stored chunk"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @import_app.command("list")
 def import_list(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
     """Recent imports, newest first: id, source, status, counts, last error."""
     from returnhub.services.imports import core  # CLI start-up time
 
     db = _database()
-    for run in core.latest(db, limit):
+    runs = core.latest(db, limit)
+    db.dispose()
+    for run in runs:
         typer.echo(
             f"{run.public_id}\t{run.source}\t{run.status}\tread {run.read}\t"
             f"created {run.created}\tupdated {run.updated}\tskipped {run.skipped}\t"

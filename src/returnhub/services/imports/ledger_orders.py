@@ -186,13 +186,14 @@ def _complete_existing(
             )
         )
     }
-    shipped = set(
-        connection.execute(
+    shipped = {
+        (order_id, carrier, tracking)
+        for order_id, carrier, tracking in connection.execute(
             select(
                 fulfillments.c.order_id, fulfillments.c.carrier, fulfillments.c.tracking_number
             ).where(fulfillments.c.order_id.in_([order_id for order_id, _ in stored.values()]))
-        ).tuples()
-    )
+        )
+    }
     delivered: list[dict[str, object]] = []
     more: list[dict[str, object]] = []
     gained = 0
