@@ -551,7 +551,12 @@ def import_csv(
     import re
     import time
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # start-up
+    from rich.progress import (  # CLI start-up time
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from returnhub.services.imports import core  # CLI start-up time
     from returnhub.services.imports.csv_file import UnreadableFile  # CLI start-up time
