@@ -17,6 +17,7 @@ from returnhub.services.imports.csv_file import Record, UnreadableFile
 
 # What a spreadsheet would run as a formula: =, @, or a sign followed by one (CSV injection).
 FORMULA = re.compile(r"^(?:[=@\t\r]|[+-][=@(A-Za-z])")
+FORMULA_STARTS = frozenset("=@\t\r+-")
 PLAIN_DECIMAL = re.compile(r"^\d{1,13}(?:\.\d{1,6})?$")
 WHOLE_NUMBER = re.compile(r"^-?\d{1,9}$")
 MAX_QUANTITY = 10_000
@@ -78,6 +79,11 @@ class Columns:
             )
         return None
 
+    def values(self, record: Record) -> dict[str, str]:
+        """Every known column's cell, stripped (a record of the header's width)."""
+        fields = record.fields
+        return {column: fields[position].strip() for column, position in self.index.items()}
+
     def get(self, record: Record, column: str) -> str:
         position = self.index.get(column)
         if position is None or position >= len(record.fields):
@@ -92,7 +98,7 @@ def text(value: str, limit: int, *, required: bool = False) -> str:
         return value
     if len(value) > limit:
         raise CellError(f"is {len(value):,} characters long; at most {limit} fit")
-    if FORMULA.match(value):
+    if value[0] in FORMULA_STARTS and FORMULA.match(value):
         raise CellError(
             f"starts like a spreadsheet formula ({value[:20]!r}); export the file with values, "
             "not formulas"

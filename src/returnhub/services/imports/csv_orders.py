@@ -66,34 +66,38 @@ class OrderRows:
 
     def order(self, rows: list[Record]) -> tuple[ImportedOrder | None, list[Problem]]:
         problems: list[Problem] = []
-        first = rows[0]
-
-        def cell(record: Record, column: str, read: Callable[[str], Any]) -> Any:
-            try:
-                return read(self.columns.get(record, column))
-            except CellError as exc:
-                problems.append(Problem(record.row, column, f"{column} {exc}"))
-                return None
-
         for record in rows:
             shape = self.columns.shape_problem(record)
             if shape is not None:
                 problems.append(shape)
         if problems:
             return None, problems
-        get = self.columns.get
-        name = cell(first, "order_name", lambda v: cells.text(v, 64, required=True))
-        placed_at = cell(first, "placed_at", lambda v: cells.timestamp(v, self.now, required=True))
-        currency = cell(first, "currency", cells.currency_code)
-        email = cell(first, "customer_email", cells.email)
-        customer_name = cell(first, "customer_name", lambda v: cells.text(v, 200))
-        shipping_zip = cell(first, "shipping_zip", lambda v: cells.text(v, 20))
-        delivered_at = cell(first, "delivered_at", lambda v: cells.timestamp(v, self.now))
+        values = [self.columns.values(record) for record in rows]
+        first, head = rows[0], values[0]
+
+        def cell(
+            row: int, cells_of: dict[str, str], column: str, read: Callable[[str], Any]
+        ) -> Any:
+            try:
+                return read(cells_of.get(column, ""))
+            except CellError as exc:
+                problems.append(Problem(row, column, f"{column} {exc}"))
+                return None
+
+        now = self.now
+        name = cell(first.row, head, "order_name", lambda v: cells.text(v, 64, required=True))
+        placed_at = cell(
+            first.row, head, "placed_at", lambda v: cells.timestamp(v, now, required=True)
+        )
+        currency = cell(first.row, head, "currency", cells.currency_code)
+        email = cell(first.row, head, "customer_email", cells.email)
+        customer_name = cell(first.row, head, "customer_name", lambda v: cells.text(v, 200))
+        shipping_zip = cell(first.row, head, "shipping_zip", lambda v: cells.text(v, 20))
+        delivered_at = cell(first.row, head, "delivered_at", lambda v: cells.timestamp(v, now))
         if delivered_at is not None and placed_at is not None and delivered_at < placed_at:
             problems.append(Problem(first.row, "delivered_at", "delivered_at is before placed_at"))
         phone = ""
-        raw_phone = get(first, "customer_phone")
-        if raw_phone:
+        if raw_phone := head.get("customer_phone", ""):
             try:
                 phone = cells.phone(raw_phone)
             except CellError as exc:
@@ -101,15 +105,15 @@ class OrderRows:
                 problems.append(
                     Problem(first.row, "customer_phone", f"customer_phone {exc}; left out", True)
                 )
-        for record in rows[1:]:
+        for record, other in zip(rows[1:], values[1:], strict=True):
             for column in ORDER_LEVEL:
-                if get(record, column) != get(first, column):
+                if other.get(column, "") != head.get(column, ""):
                     problems.append(
                         Problem(
                             record.row,
                             column,
                             f"{column} differs from row {first.row} of the same order "
-                            f"({get(first, column)[:40]!r}); an order has one {column}",
+                            f"({head.get(column, '')[:40]!r}); an order has one {column}",
                         )
                     )
         if len(rows) > MAX_LINES:
@@ -118,22 +122,23 @@ class OrderRows:
             )
         lines: list[ImportedLine] = []
         fulfillments: dict[tuple[str, str], ImportedFulfillment] = {}
-        for record in rows:
-            sku = cell(record, "sku", lambda v: cells.text(v, 64, required=True))
-            title = cell(record, "title", lambda v: cells.text(v, 200, required=True))
-            variant = cell(record, "variant", lambda v: cells.text(v, 200))
-            count = cell(record, "quantity", cells.quantity)
+        for record, row in zip(rows, values, strict=True):
+            at = record.row
+            sku = cell(at, row, "sku", lambda v: cells.text(v, 64, required=True))
+            title = cell(at, row, "title", lambda v: cells.text(v, 200, required=True))
+            variant = cell(at, row, "variant", lambda v: cells.text(v, 200))
+            count = cell(at, row, "quantity", cells.quantity)
             price = (
-                cell(record, "unit_price", lambda v: cells.amount(v, currency))
+                cell(at, row, "unit_price", lambda v: cells.amount(v, currency))
                 if currency
                 else None
             )
-            final_sale = cell(record, "final_sale", cells.flag)
-            carrier = cell(record, "carrier", lambda v: cells.text(v, 64))
-            tracking = cell(record, "tracking_number", lambda v: cells.text(v, 64))
+            final_sale = cell(at, row, "final_sale", cells.flag)
+            carrier = cell(at, row, "carrier", lambda v: cells.text(v, 64))
+            tracking = cell(at, row, "tracking_number", lambda v: cells.text(v, 64))
             if tracking and not carrier:
                 problems.append(
-                    Problem(record.row, "carrier", "carrier is empty but tracking_number is set")
+                    Problem(at, "carrier", "carrier is empty but tracking_number is set")
                 )
             elif carrier:
                 fulfillments.setdefault(

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Table, bindparam, delete, select, update
 
-from returnhub.domain.ids import Prefix, new_id
+from returnhub.domain.ids import Prefix, new_ids
 from returnhub.domain.imported import Counts, ImportedCustomer, ImportedOrder
 from returnhub.store.dialects import upsert
 from returnhub.store.tables import (
@@ -51,25 +51,32 @@ def _customer_ids(
     new = [customer for email, customer in first.items() if email not in found]
     if not new:
         return found
-    rows = [
-        {
-            "public_id": new_id(Prefix.CUSTOMER),
-            "name": c.name or c.email.split("@")[0],
-            "name_search": (c.name or c.email.split("@")[0]).lower(),
-            "tags": [],
-            "ever_unlinked": False,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for c in new
-    ]
-    ids = (
-        connection.execute(
-            customers.insert().returning(customers.c.id, sort_by_parameter_order=True), rows
-        )
-        .scalars()
-        .all()
+    public_ids = new_ids(Prefix.CUSTOMER, len(new))
+    connection.execute(
+        customers.insert(),
+        [
+            {
+                "public_id": public_id,
+                "name": c.name or c.email.split("@")[0],
+                "name_search": (c.name or c.email.split("@")[0]).lower(),
+                "tags": [],
+                "ever_unlinked": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for public_id, c in zip(public_ids, new, strict=True)
+        ],
     )
+    # Read back rather than RETURNING: SQLite's driver would insert one row per statement to
+    # return the keys in order.
+    key_of = dict(
+        connection.execute(
+            select(customers.c.public_id, customers.c.id).where(
+                customers.c.public_id.in_(public_ids)
+            )
+        ).all()
+    )
+    ids = [key_of[public_id] for public_id in public_ids]
     # An email another writer gave a customer since we looked (PostgreSQL: imports run beside
     # the API) stays theirs: our new customer for it is removed again.
     dialect = connection.dialect.name
@@ -113,6 +120,7 @@ def store_orders(connection: Connection, chunk: Sequence[ImportedOrder], now: da
         return counts
     owners = _customer_ids(connection, chunk, now)
     dialect = connection.dialect.name
+    order_ids = iter(new_ids(Prefix.ORDER, len(chunk)))
     created = dict(
         connection.execute(
             upsert(dialect, orders)
@@ -120,7 +128,7 @@ def store_orders(connection: Connection, chunk: Sequence[ImportedOrder], now: da
             .returning(orders.c.name, orders.c.id),
             [
                 {
-                    "public_id": new_id(Prefix.ORDER),
+                    "public_id": next(order_ids),
                     "customer_id": owners[o.customer.email],
                     "name": o.name,
                     "placed_at": o.placed_at,
@@ -133,9 +141,10 @@ def store_orders(connection: Connection, chunk: Sequence[ImportedOrder], now: da
             ],
         ).all()
     )
+    line_ids = iter(new_ids(Prefix.ORDER_LINE, sum(len(o.lines) for o in chunk)))
     new_lines = [
         {
-            "public_id": new_id(Prefix.ORDER_LINE),
+            "public_id": next(line_ids),
             "order_id": created[o.name],
             "position": position,
             "sku": line.sku,
