@@ -5,7 +5,7 @@ ledger order's, so the order must be in the ledger (the orders file is imported 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from returnhub.domain.policy import Outcome
 from returnhub.services.imports import csv_fields as cells
 from returnhub.services.imports.csv_fields import CellError, Columns
 from returnhub.services.imports.csv_file import CsvFile, Record
+from returnhub.services.imports.csv_groups import GroupCells, grouped_batches
 
 REQUIRED = ("return_id", "order_name", "created_at", "state", "sku", "quantity")
 OPTIONAL = (
@@ -60,57 +61,35 @@ class ReturnRows:
         self.now = now
 
     def return_(self, rows: list[Record]) -> tuple[ImportedReturn | None, list[Problem]]:
-        problems: list[Problem] = []
-        first = rows[0]
-
-        def cell(record: Record, column: str, read: Callable[[str], Any]) -> Any:
-            try:
-                return read(self.columns.get(record, column))
-            except CellError as exc:
-                problems.append(Problem(record.row, column, f"{column} {exc}"))
-                return None
-
-        for record in rows:
-            shape = self.columns.shape_problem(record)
-            if shape is not None:
-                problems.append(shape)
-        if problems:
-            return None, problems
-        get = self.columns.get
-        external_id = cell(first, "return_id", lambda v: cells.text(v, 100, required=True))
-        order_name = cell(first, "order_name", lambda v: cells.text(v, 64, required=True))
-        created_at = cell(
-            first, "created_at", lambda v: cells.timestamp(v, self.now, required=True)
-        )
-        updated_at = cell(first, "updated_at", lambda v: cells.timestamp(v, self.now))
-        state = cell(first, "state", _state)
-        refund = cell(first, "refund_amount", lambda v: v and cells.plain_decimal(v))
-        carrier = cell(first, "label_carrier", lambda v: cells.text(v, 64))
-        tracking = cell(first, "label_tracking_number", lambda v: cells.text(v, 64))
-        for record in rows[1:]:
-            for column in RETURN_LEVEL:
-                if get(record, column) != get(first, column):
-                    problems.append(
-                        Problem(
-                            record.row,
-                            column,
-                            f"{column} differs from row {first.row} of the same return "
-                            f"({get(first, column)[:40]!r}); a return has one {column}",
-                        )
-                    )
+        group = GroupCells(self.columns, rows)
+        if not group.readable:
+            return None, group.problems
+        read, now = group.read, self.now
+        first, head = rows[0], group.values[0]
+        at = first.row
+        external_id = read(at, head, "return_id", lambda v: cells.text(v, 100, required=True))
+        order_name = read(at, head, "order_name", lambda v: cells.text(v, 64, required=True))
+        created_at = read(at, head, "created_at", lambda v: cells.timestamp(v, now, required=True))
+        updated_at = read(at, head, "updated_at", lambda v: cells.timestamp(v, now))
+        state = read(at, head, "state", _state)
+        refund = read(at, head, "refund_amount", lambda v: v and cells.plain_decimal(v))
+        carrier = read(at, head, "label_carrier", lambda v: cells.text(v, 64))
+        tracking = read(at, head, "label_tracking_number", lambda v: cells.text(v, 64))
+        group.agree(rows, RETURN_LEVEL, "return")
         items: list[ImportedReturnItem] = []
-        for record in rows:
-            sku = cell(record, "sku", lambda v: cells.text(v, 64, required=True))
-            count = cell(record, "quantity", cells.quantity)
-            outcome = cell(record, "outcome", _outcome)
-            reason = cell(record, "reason", lambda v: cells.text(v, 100))
-            comment = cell(record, "comment", lambda v: cells.text(v, 2000))
+        for record, row in zip(rows, group.values, strict=True):
+            at = record.row
+            sku = read(at, row, "sku", lambda v: cells.text(v, 64, required=True))
+            count = read(at, row, "quantity", cells.quantity)
+            outcome = read(at, row, "outcome", _outcome)
+            reason = read(at, row, "reason", lambda v: cells.text(v, 100))
+            comment = read(at, row, "comment", lambda v: cells.text(v, 2000))
             if sku and count and outcome is not None:
                 items.append(
-                    ImportedReturnItem(sku, count, outcome, reason or "", comment or "", record.row)
+                    ImportedReturnItem(sku, count, outcome, reason or "", comment or "", at)
                 )
-        if problems:
-            return None, problems
+        if group.failed:
+            return None, group.problems
         return (
             ImportedReturn(
                 source=self.source,
@@ -125,12 +104,12 @@ class ReturnRows:
                 label_tracking_number=tracking or "",
                 row=first.row,
             ),
-            problems,
+            group.problems,
         )
 
 
 class ReturnsCsv:
-    """The returns file as batches of ``chunk`` returns (see OrdersCsv for the checkpoint)."""
+    """The returns file as batches of ``chunk`` returns."""
 
     def __init__(self, file: CsvFile, source: str, now: datetime, chunk: int = 500) -> None:
         self.file = file
@@ -140,14 +119,8 @@ class ReturnsCsv:
         self.rows = ReturnRows(self.columns, source, now)
 
     def batches(self, checkpoint: dict[str, Any]) -> Iterator[Batch]:
-        offset = int(checkpoint.get("offset", self.header.end))
-        row = int(checkpoint.get("row", self.header.row))
-        batch = Batch(checkpoint={})
-        pending: list[Record] = []
-        last_row = row
-
-        def finish() -> None:
-            ret, problems = self.rows.return_(pending)
+        def add(rows: list[Record], batch: Batch) -> None:
+            ret, problems = self.rows.return_(rows)
             batch.read += 1
             batch.problems.extend(problems)
             if ret is None:
@@ -155,20 +128,6 @@ class ReturnsCsv:
             else:
                 batch.returns.append(ret)
 
-        for record in self.file.records(offset, row):
-            key = self.columns.get(record, "return_id")
-            if pending and (key != self.columns.get(pending[0], "return_id") or not key):
-                finish()
-                pending = []
-                if batch.read >= self.chunk:
-                    batch.checkpoint = {"offset": record.start, "row": record.row - 1}
-                    batch.position = record.start
-                    yield batch
-                    batch = Batch(checkpoint={})
-            pending.append(record)
-            last_row = record.row
-        if pending:
-            finish()
-        batch.checkpoint = {"offset": self.file.size, "row": last_row, "done": True}
-        batch.position = self.file.size
-        yield batch
+        return grouped_batches(
+            self.file, self.columns, "return_id", self.header, checkpoint, self.chunk, add
+        )
