@@ -4,6 +4,8 @@ and files from strangers (huge fields, bad encodings, broken quoting, formulas).
 from __future__ import annotations
 
 import csv
+import os
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +19,7 @@ from returnhub.cli import app
 from returnhub.domain.imported import Batch, Counts
 from returnhub.services.imports import core
 from returnhub.services.imports.csv_file import MAX_LINE_BYTES, UnreadableFile
+from returnhub.services.imports.csv_orders import COLUMNS
 from returnhub.services.imports.csv_source import CsvSource
 from returnhub.settings import get_settings
 from returnhub.store.db import Database
@@ -33,24 +36,7 @@ from returnhub.store.tables import (
 )
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-ORDER_HEADER = [
-    "order_name",
-    "placed_at",
-    "currency",
-    "customer_email",
-    "customer_name",
-    "customer_phone",
-    "shipping_zip",
-    "sku",
-    "title",
-    "variant",
-    "quantity",
-    "unit_price",
-    "final_sale",
-    "delivered_at",
-    "carrier",
-    "tracking_number",
-]
+ORDER_HEADER = list(COLUMNS)
 RETURN_HEADER = [
     "return_id",
     "order_name",
@@ -84,6 +70,20 @@ def line(name: str, sku: str = "TEE-M", **fields: str) -> dict[str, str]:
         "carrier": "UPS",
         "tracking_number": f"1Z{name.strip('#')}",
     }
+    row.update(fields)
+    return row
+
+
+def return_row(return_id: str, order_name: str, **fields: str) -> dict[str, str]:
+    row = dict.fromkeys(RETURN_HEADER, "")
+    row.update(
+        return_id=return_id,
+        order_name=order_name,
+        created_at="2026-03-10T10:00:00Z",
+        state="requested",
+        sku="TEE-M",
+        quantity="1",
+    )
     row.update(fields)
     return row
 
@@ -168,30 +168,23 @@ def test_round_trip_orders_customers_lines_fulfillments_and_returns(
         tmp_path / "returns.csv",
         RETURN_HEADER,
         [
-            {
-                "return_id": "R-1",
-                "order_name": "#1001",
-                "created_at": "2026-03-10T10:00:00Z",
-                "updated_at": "",
-                "state": "received",
-                "sku": "TEE-M",
-                "quantity": "1",
-                "outcome": "refund",
-                "reason": "too small",
-                "refund_amount": "25.00",
-            },
-            {
-                "return_id": "R-1",
-                "order_name": "#1001",
-                "created_at": "2026-03-10T10:00:00Z",
-                "updated_at": "",
-                "state": "received",
-                "sku": "HAT",
-                "quantity": "1",
-                "outcome": "exchange",
-                "reason": "colour",
-                "refund_amount": "25.00",
-            },
+            return_row(
+                "R-1",
+                "#1001",
+                state="received",
+                outcome="refund",
+                reason="too small",
+                refund_amount="25.00",
+            ),
+            return_row(
+                "R-1",
+                "#1001",
+                state="received",
+                sku="HAT",
+                outcome="exchange",
+                reason="colour",
+                refund_amount="25.00",
+            ),
         ],
     )
     public_id, totals = run_all(db, source(orders, returns))
@@ -324,20 +317,7 @@ def test_returns_imported_again_change_nothing(db: Database, tmp_path: Path) -> 
     returns = write(
         tmp_path / "returns.csv",
         RETURN_HEADER,
-        [
-            {
-                "return_id": "R-9",
-                "order_name": "#1000",
-                "created_at": "2026-03-10T10:00:00Z",
-                "updated_at": "2026-03-11T10:00:00Z",
-                "state": "requested",
-                "sku": "HAT",
-                "quantity": "2",
-                "outcome": "",
-                "reason": "",
-                "refund_amount": "",
-            }
-        ],
+        [return_row("R-9", "#1000", updated_at="2026-03-11T10:00:00Z", sku="HAT", quantity="2")],
     )
     run_all(db, source(orders, returns))
     _, again = run_all(db, source(orders, returns))
@@ -348,54 +328,10 @@ def test_returns_imported_again_change_nothing(db: Database, tmp_path: Path) -> 
 def test_return_problems_found_in_the_ledger_name_the_row(db: Database, tmp_path: Path) -> None:
     orders = orders_file(tmp_path, 1)
     rows = [
-        {
-            "return_id": "R-1",
-            "order_name": "#404",
-            "created_at": "2026-03-10T10:00:00Z",
-            "updated_at": "",
-            "state": "requested",
-            "sku": "HAT",
-            "quantity": "1",
-            "outcome": "",
-            "reason": "",
-            "refund_amount": "",
-        },
-        {
-            "return_id": "R-2",
-            "order_name": "#1000",
-            "created_at": "2026-03-10T10:00:00Z",
-            "updated_at": "",
-            "state": "requested",
-            "sku": "NOPE",
-            "quantity": "1",
-            "outcome": "",
-            "reason": "",
-            "refund_amount": "",
-        },
-        {
-            "return_id": "R-3",
-            "order_name": "#1000",
-            "created_at": "2026-03-10T10:00:00Z",
-            "updated_at": "",
-            "state": "requested",
-            "sku": "HAT",
-            "quantity": "3",
-            "outcome": "",
-            "reason": "",
-            "refund_amount": "",
-        },
-        {
-            "return_id": "R-4",
-            "order_name": "#1000",
-            "created_at": "2026-03-10T10:00:00Z",
-            "updated_at": "",
-            "state": "lost",
-            "sku": "HAT",
-            "quantity": "1",
-            "outcome": "",
-            "reason": "",
-            "refund_amount": "",
-        },
+        return_row("R-1", "#404", sku="HAT"),
+        return_row("R-2", "#1000", sku="NOPE"),
+        return_row("R-3", "#1000", sku="HAT", quantity="3"),
+        return_row("R-4", "#1000", state="lost", sku="HAT"),
     ]
     returns = write(tmp_path / "returns.csv", RETURN_HEADER, rows)
     found: list[tuple[int, str]] = []
@@ -441,21 +377,7 @@ def test_an_interrupted_import_resumes_from_its_last_chunk(
     returns = write(
         tmp_path / "returns.csv",
         RETURN_HEADER,
-        [
-            {
-                "return_id": f"R-{i}",
-                "order_name": f"#{1000 + i}",
-                "created_at": "2026-03-10T10:00:00Z",
-                "updated_at": "",
-                "state": "requested",
-                "sku": "TEE-M",
-                "quantity": "1",
-                "outcome": "",
-                "reason": "",
-                "refund_amount": "",
-            }
-            for i in range(8)
-        ],
+        [return_row(f"R-{i}", f"#{1000 + i}") for i in range(8)],
     )
     crashing = Crashing(source(orders, returns, chunk=4), after=3, error=error)
     started = core.start(db, crashing)
@@ -481,21 +403,7 @@ def test_an_interruption_in_the_returns_resumes_there(db: Database, tmp_path: Pa
     returns = write(
         tmp_path / "returns.csv",
         RETURN_HEADER,
-        [
-            {
-                "return_id": f"R-{i}",
-                "order_name": f"#{1000 + i}",
-                "created_at": "2026-03-10T10:00:00Z",
-                "updated_at": "",
-                "state": "requested",
-                "sku": "TEE-M",
-                "quantity": "1",
-                "outcome": "",
-                "reason": "",
-                "refund_amount": "",
-            }
-            for i in range(4)
-        ],
+        [return_row(f"R-{i}", f"#{1000 + i}") for i in range(4)],
     )
     crashing = Crashing(source(orders, returns, chunk=4), after=2, error=KeyboardInterrupt())
     started = core.start(db, crashing)
@@ -529,6 +437,21 @@ def test_a_finished_import_is_not_resumed(db: Database, tmp_path: Path) -> None:
         core.start(db, source(orders), "imp_nope")
 
 
+def test_an_import_running_in_a_live_process_is_not_taken_over(
+    db: Database, tmp_path: Path
+) -> None:
+    orders = orders_file(tmp_path, 2)
+    started = core.start(db, source(orders))
+    with db.write() as session:
+        run = session.scalar(select(ImportRun).where(ImportRun.public_id == started.public_id))
+        assert run is not None
+        # The test runner's parent: a live process that is not this one.
+        runner = {"host": socket.gethostname(), "pid": os.getppid()}
+        run.parameters = {**run.parameters, "runner": runner}
+    with pytest.raises(core.ImportRefused, match="is running in process"):
+        core.start(db, source(orders))
+
+
 # ---- files from strangers ----------------------------------------------------------------------
 
 
@@ -539,7 +462,6 @@ def raw_file(tmp_path: Path, content: bytes, name: str = "orders.csv") -> Path:
 
 
 def csv_bytes(rows: list[dict[str, str]], header: list[str] = ORDER_HEADER) -> bytes:
-    path = write(Path("/dev/null").parent / "unused", header, []) if False else None  # noqa: F841
     lines = [",".join(header)]
     for row in rows:
         lines.append(",".join(_quote(row.get(h, "")) for h in header))

@@ -25,6 +25,25 @@ from returnhub.services.imports.csv_fields import CellError, Columns
 from returnhub.services.imports.csv_file import CsvFile, Record
 from returnhub.services.imports.csv_groups import GroupCells, grouped_batches
 
+# In the order the README documents them (and a file may use any order).
+COLUMNS = (
+    "order_name",
+    "placed_at",
+    "currency",
+    "customer_email",
+    "customer_name",
+    "customer_phone",
+    "shipping_zip",
+    "sku",
+    "title",
+    "variant",
+    "quantity",
+    "unit_price",
+    "final_sale",
+    "delivered_at",
+    "carrier",
+    "tracking_number",
+)
 REQUIRED = (
     "order_name",
     "placed_at",
@@ -35,16 +54,7 @@ REQUIRED = (
     "quantity",
     "unit_price",
 )
-OPTIONAL = (
-    "customer_name",
-    "customer_phone",
-    "shipping_zip",
-    "variant",
-    "final_sale",
-    "delivered_at",
-    "carrier",
-    "tracking_number",
-)
+OPTIONAL = tuple(column for column in COLUMNS if column not in REQUIRED)
 # Columns that describe the order, not the line: the same on every row of one order.
 ORDER_LEVEL = (
     "placed_at",
