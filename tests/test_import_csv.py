@@ -16,7 +16,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from returnhub.cli import app
-from returnhub.domain.imported import Batch, Counts
+from returnhub.domain.external import ExternalItem, ExternalReturn
+from returnhub.domain.imported import Batch, Counts, ImportedCustomer
+from returnhub.domain.lifecycle import ReturnState
 from returnhub.services.imports import core
 from returnhub.services.imports.csv_file import MAX_LINE_BYTES, UnreadableFile
 from returnhub.services.imports.csv_orders import COLUMNS
@@ -113,7 +115,7 @@ def ignore(_batch: Batch, _totals: Counts) -> None:
     return None
 
 
-def run_all(db: Database, src: CsvSource, resume: str | None = None) -> tuple[str, Counts]:
+def run_all(db: Database, src: core.Source, resume: str | None = None) -> tuple[str, Counts]:
     started = core.start(db, src, resume)
     return started.public_id, core.run(db, src, started, ignore)
 
@@ -450,6 +452,56 @@ def test_an_import_running_in_a_live_process_is_not_taken_over(
         run.parameters = {**run.parameters, "runner": runner}
     with pytest.raises(core.ImportRefused, match="is running in process"):
         core.start(db, source(orders))
+
+
+class Listing:
+    """A source in the shape the platform backfills take: pages of customers and whole returns,
+    with an opaque cursor for a checkpoint."""
+
+    name = "listing"
+
+    def __init__(self, pages: list[Batch]) -> None:
+        self.pages = pages
+
+    def parameters(self) -> dict[str, Any]:
+        return {"since": "2026-01-01"}
+
+    def total(self) -> int:
+        return len(self.pages)
+
+    def batches(self, checkpoint: dict[str, Any]) -> Iterator[Batch]:
+        yield from self.pages[int(checkpoint.get("page", 0)) :]
+
+
+def test_other_sources_plug_into_the_same_core(db: Database, tmp_path: Path) -> None:
+    run_all(db, source(orders_file(tmp_path, 1)))
+    synced = ExternalReturn(
+        source="loop",
+        external_id="L-1",
+        state=ReturnState.REQUESTED,
+        updated_at=None,
+        created_at=datetime(2026, 3, 10, tzinfo=UTC),
+        order_name="#1000",
+        customer_email="1000@example.com",
+        currency="USD",
+        items=(ExternalItem(sku="HAT", title="Title HAT", unit_price=999),),
+    )
+    pages = [
+        Batch(
+            checkpoint={"page": 1},
+            customers=[
+                ImportedCustomer("new@example.com", "New"),
+                ImportedCustomer("1000@example.com"),
+            ],
+            read=2,
+        ),
+        Batch(checkpoint={"page": 2}, synced_returns=[synced], read=1),
+    ]
+    _, totals = run_all(db, Listing(pages))
+    assert (totals.read, totals.created, totals.skipped) == (3, 2, 1)
+    _, again = run_all(db, Listing(pages))
+    assert (again.created, again.skipped) == (0, 3)
+    assert count(db, Customer) == 2 and count(db, Return) == 1
 
 
 # ---- files from strangers ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from returnhub.domain.external import ExternalReturn
 from returnhub.domain.lifecycle import ReturnState
 from returnhub.domain.policy import Outcome
 
@@ -117,8 +118,12 @@ class Batch:
     where the source resumes after it. ``position`` and ``read`` feed the progress bar."""
 
     checkpoint: dict[str, object]
+    customers: list[ImportedCustomer] = field(default_factory=list)
     orders: list[ImportedOrder] = field(default_factory=list)
     returns: list[ImportedReturn] = field(default_factory=list)
+    # Returns a source describes whole, prices and all (Loop's returns list), applied as the
+    # returns sync applies them.
+    synced_returns: list[ExternalReturn] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     # Records read (orders or returns, valid or not) and rejected in this chunk.
     read: int = 0

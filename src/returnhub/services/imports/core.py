@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from returnhub.domain.ids import Prefix, new_id
 from returnhub.domain.imported import Batch, Counts
-from returnhub.services.imports.ledger_orders import store_orders
+from returnhub.services.imports.ledger_orders import store_customers, store_orders
 from returnhub.services.imports.ledger_returns import store_returns
 from returnhub.store.db import Database
 from returnhub.store.tables import ImportRun
@@ -174,8 +174,10 @@ def run(db: Database, source: Source, started: Started, on_batch: OnBatch) -> Co
             counts = Counts(read=batch.read, invalid=batch.invalid)
             with db.write() as session:
                 now = utcnow()
-                counts.add(store_orders(session.connection(), batch.orders, now))
-                stored, problems = store_returns(session, batch.returns, now)
+                connection = session.connection()
+                counts.add(store_customers(connection, batch.customers, now))
+                counts.add(store_orders(connection, batch.orders, now))
+                stored, problems = store_returns(session, batch.returns, batch.synced_returns, now)
                 counts.add(stored)
                 batch.problems.extend(problems)
                 run_row = session.scalar(

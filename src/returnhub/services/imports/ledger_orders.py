@@ -37,12 +37,13 @@ fulfillments: Table = Fulfillment.__table__  # type: ignore[assignment]
 
 
 def _customer_ids(
-    connection: Connection, chunk: Sequence[ImportedOrder], now: datetime
-) -> dict[str, int]:
-    """The ledger customer of every email in the chunk, creating those not there yet."""
+    connection: Connection, chunk: Sequence[ImportedCustomer], now: datetime
+) -> tuple[dict[str, int], int]:
+    """The ledger customer of every email in the chunk, creating those not there yet (the
+    first record of an email names them); and how many were created."""
     first: dict[str, ImportedCustomer] = {}
-    for order in chunk:
-        first.setdefault(order.customer.email, order.customer)
+    for customer in chunk:
+        first.setdefault(customer.email, customer)
     found = dict(
         connection.execute(
             select(emails.c.email, emails.c.customer_id).where(emails.c.email.in_(list(first)))
@@ -50,7 +51,7 @@ def _customer_ids(
     )
     new = [customer for email, customer in first.items() if email not in found]
     if not new:
-        return found
+        return found, 0
     public_ids = new_ids(Prefix.CUSTOMER, len(new))
     connection.execute(
         customers.insert(),
@@ -110,7 +111,18 @@ def _customer_ids(
     ]
     if with_phone:
         connection.execute(phones.insert(), with_phone)
-    return found
+    return found, len(kept)
+
+
+def store_customers(
+    connection: Connection, chunk: Sequence[ImportedCustomer], now: datetime
+) -> Counts:
+    """Customers without their orders (a platform's customer list): new emails become
+    customers; a customer already in the ledger is left as it is."""
+    if not chunk:
+        return Counts()
+    _, created = _customer_ids(connection, chunk, now)
+    return Counts(created=created, skipped=len(chunk) - created)
 
 
 def store_orders(connection: Connection, chunk: Sequence[ImportedOrder], now: datetime) -> Counts:
@@ -118,7 +130,7 @@ def store_orders(connection: Connection, chunk: Sequence[ImportedOrder], now: da
     counts = Counts()
     if not chunk:
         return counts
-    owners = _customer_ids(connection, chunk, now)
+    owners, _ = _customer_ids(connection, [o.customer for o in chunk], now)
     dialect = connection.dialect.name
     order_ids = iter(new_ids(Prefix.ORDER, len(chunk)))
     created = dict(

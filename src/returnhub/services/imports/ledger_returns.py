@@ -90,23 +90,28 @@ def _external(ret: ImportedReturn, order: Order) -> ExternalReturn | Problem:
 
 
 def store_returns(
-    session: Session, chunk: Sequence[ImportedReturn], now: datetime
+    session: Session,
+    chunk: Sequence[ImportedReturn],
+    synced: Sequence[ExternalReturn],
+    now: datetime,
 ) -> tuple[Counts, list[Problem]]:
+    """Store ``chunk`` (completed from their ledger orders first) and ``synced``."""
     counts = Counts()
     problems: list[Problem] = []
-    if not chunk:
-        return counts, problems
-    found = {
-        order.name: order
-        for order in session.scalars(
-            select(Order)
-            .where(Order.name.in_({r.order_name for r in chunk}))
-            .options(
-                selectinload(Order.lines),
-                selectinload(Order.customer).selectinload(Customer.emails),
+    found: dict[str, Order] = {}
+    if chunk:
+        found = {
+            order.name: order
+            for order in session.scalars(
+                select(Order)
+                .where(Order.name.in_({r.order_name for r in chunk}))
+                .options(
+                    selectinload(Order.lines),
+                    selectinload(Order.customer).selectinload(Customer.emails),
+                )
             )
-        )
-    }
+        }
+    ready: list[tuple[int, ExternalReturn]] = []
     for ret in chunk:
         order = found.get(ret.order_name)
         external = (
@@ -121,12 +126,14 @@ def store_returns(
         if isinstance(external, Problem):
             problems.append(external)
             counts.invalid += 1
-            continue
+        else:
+            ready.append((ret.row, external))
+    for row, external in [*ready, *((0, ext) for ext in synced)]:
         try:
             with session.begin_nested():
                 result = apply_external_return(session, external, now)
         except MappingError as exc:
-            problems.append(Problem(ret.row, "", str(exc)))
+            problems.append(Problem(row, "", str(exc)))
             counts.invalid += 1
             continue
         setattr(counts, RESULT_COUNTS[result], getattr(counts, RESULT_COUNTS[result]) + 1)
