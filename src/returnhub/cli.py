@@ -1,4 +1,4 @@
-"""The ``returnhub`` command: serve, migrate, demo, keys."""
+"""The ``returnhub`` command: serve, migrate, demo, keys, import."""
 
 from __future__ import annotations
 
@@ -23,7 +23,13 @@ from returnhub.store.migrate import upgrade
 from returnhub.store.types import utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.progress import Progress
+
+    from returnhub.domain.imported import Batch, Counts
     from returnhub.domain.rules import RuleSet
+    from returnhub.services.imports.csv_source import CsvSource
 
 
 class _Cli(typer.Typer):
@@ -60,6 +66,8 @@ rules_app = typer.Typer(no_args_is_help=True, help="Check and show the routing r
 app.add_typer(rules_app, name="rules")
 warehouse_app = typer.Typer(no_args_is_help=True, help="Warehouse and ERP: RAs, ASNs, receipts.")
 app.add_typer(warehouse_app, name="warehouse")
+import_app = typer.Typer(no_args_is_help=True, help="Bring a merchant's history into the ledger.")
+app.add_typer(import_app, name="import")
 
 # Everything human goes to stderr so stdout stays clean for values scripts capture (keys).
 err = Console(stderr=True)
@@ -510,6 +518,192 @@ def warehouse_ras(
         rows = wh.list_ras(session, wh.RaState(state) if state else None, 200, None)
         for ra in rows:
             typer.echo(f"{ra.public_id}\t{ra.number}\t{ra.state}\t{ra.decision or '-'}")
+
+
+# Problems printed on the terminal; --report writes every one.
+SHOWN_PROBLEMS = 100
+
+
+@import_app.command("csv")
+def import_csv(
+    orders: Annotated[Path, typer.Argument(help="orders CSV: one row per order line")],
+    returns: Annotated[
+        Path | None, typer.Argument(help="returns CSV: one row per returned line")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate and report; change nothing")
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="the import (imp_…) to resume")
+    ] = None,
+    returns_source: Annotated[
+        str, typer.Option(help="the system the returns came from (their external ids' scope)")
+    ] = "csv",
+    report: Annotated[
+        Path | None, typer.Option(help="write every problem to this CSV file")
+    ] = None,
+    chunk: Annotated[int, typer.Option(min=1, max=50_000, help="orders per transaction")] = 2000,
+) -> None:
+    """Import orders (and returns) from CSV files in the format of the README's Onboarding
+    section. Resumable: run the same command again after an interruption. Exit 0 when every
+    record was imported, 1 when some were invalid (the rest imported), 2 when nothing could be."""
+    import csv
+    import re
+    import time
+
+    from rich.progress import (  # CLI start-up time
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from returnhub.services.imports import core  # CLI start-up time
+    from returnhub.services.imports.csv_file import UnreadableFile  # CLI start-up time
+    from returnhub.services.imports.csv_source import CsvSource  # CLI start-up time
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", returns_source):
+        err.print("[red]--returns-source: lower-case letters, digits and _, e.g. narvar[/red]")
+        raise typer.Exit(2)
+    try:
+        source = CsvSource(orders, returns, utcnow(), returns_source=returns_source, chunk=chunk)
+    except UnreadableFile as exc:
+        err.print(f"[red]cannot import:[/red] {exc}")
+        raise typer.Exit(2) from None
+    for part in (source.orders, source.returns):
+        if part is not None and part.columns.ignored:
+            err.print(f"{part.file.path}: ignoring columns {', '.join(part.columns.ignored)}")
+    shown = 0
+    problems = 0
+    writer = None
+    report_file = report.open("w", newline="", encoding="utf-8") if report else None
+    if report_file is not None:
+        writer = csv.writer(report_file)
+        writer.writerow(["file", "row", "column", "severity", "problem"])
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=err,
+    )
+    task = progress.add_task(
+        "checking" if dry_run else "importing", total=source.total(), counts=""
+    )
+    began = time.monotonic()
+    first_read: list[int] = []
+
+    def on_batch(batch: Batch, totals: Counts) -> None:
+        nonlocal shown, problems
+        for problem in batch.problems:
+            problems += 1
+            where = source.orders if batch.part != "returns" else source.returns
+            name = where.file.path.name if where else ""
+            severity = "warning" if problem.warning else "error"
+            if writer is not None:
+                writer.writerow([name, problem.row, problem.column, severity, problem.message])
+            if shown < SHOWN_PROBLEMS:
+                shown += 1
+                column = f", {problem.column}" if problem.column else ""
+                colour = "yellow" if problem.warning else "red"
+                progress.console.print(
+                    f"[{colour}]{name} row {problem.row}{column}:[/{colour}] {problem.message}"
+                )
+        if not first_read:
+            first_read.append(totals.read - batch.read)
+        rate = (totals.read - first_read[0]) / max(time.monotonic() - began, 1e-6)
+        counts = (
+            f"read {totals.read:,} invalid {totals.invalid:,} · {rate:,.0f}/s"
+            if dry_run
+            else f"read {totals.read:,} created {totals.created:,} updated {totals.updated:,} "
+            f"skipped {totals.skipped:,} invalid {totals.invalid:,} · {rate:,.0f}/s"
+        )
+        progress.update(task, completed=batch.position, counts=counts)
+
+    try:
+        if dry_run:
+            with progress:
+                totals = core.validate(source, on_batch)
+            err.print(
+                f"dry run: {totals.read:,} records read, {totals.read - totals.invalid:,} "
+                f"valid, {totals.invalid:,} invalid; nothing was changed"
+            )
+        else:
+            db = _database()
+            try:
+                upgrade(db.engine)
+                totals, public_id = _import_into(db, source, resume, progress, on_batch)
+            finally:
+                db.dispose()
+            err.print(
+                f"import {public_id}: {totals.read:,} read, {totals.created:,} created, "
+                f"{totals.updated:,} updated, {totals.skipped:,} skipped, "
+                f"{totals.invalid:,} invalid"
+            )
+            typer.echo(public_id)
+    finally:
+        if report_file is not None:
+            report_file.close()
+    if shown < problems:
+        err.print(
+            f"… and {problems - shown:,} more problems"
+            + (f" (all in {report})" if report else "; --report FILE writes them all")
+        )
+    if totals.invalid:
+        raise typer.Exit(1)
+
+
+def _import_into(
+    db: Database,
+    source: CsvSource,
+    resume: str | None,
+    progress: Progress,
+    on_batch: Callable[[Batch, Counts], None],
+) -> tuple[Counts, str]:
+    """Start or resume the import and run it; SIGTERM interrupts it as Ctrl-C does."""
+    import signal
+
+    from returnhub.services.imports import core  # CLI start-up time
+
+    try:
+        started = core.start(db, source, resume)
+    except core.ImportRefused as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    err.print(f"{'resuming import' if started.resumed else 'import'} {started.public_id}")
+
+    def _terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with progress:
+            return core.run(db, source, started, on_batch), started.public_id
+    except KeyboardInterrupt:
+        err.print(
+            f"[yellow]interrupted[/yellow]; run the same command again (or add "
+            f"--resume {started.public_id}) to go on from the last stored chunk"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@import_app.command("list")
+def import_list(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
+    """Recent imports, newest first: id, source, status, counts, last error."""
+    from returnhub.services.imports import core  # CLI start-up time
+
+    db = _database()
+    runs = core.latest(db, limit)
+    db.dispose()
+    for run in runs:
+        typer.echo(
+            f"{run.public_id}\t{run.source}\t{run.status}\tread {run.read}\t"
+            f"created {run.created}\tupdated {run.updated}\tskipped {run.skipped}\t"
+            f"invalid {run.invalid}\t{run.last_error[:120]}"
+        )
 
 
 if __name__ == "__main__":

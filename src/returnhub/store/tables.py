@@ -660,3 +660,34 @@ class Throttle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime]
     blocked_until: Mapped[datetime | None]
+
+
+# --- Imports: history brought in from files and other platforms ------------------------------
+
+
+class ImportRun(Base):
+    """One import (a CSV file, a Shopify bulk export, a Loop backfill) and where it stands.
+
+    ``checkpoint`` is written in the same transaction as each chunk of the ledger it stored, so
+    it names exactly what is in the ledger: a resume starts there, and never stores twice."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    source: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    # What was imported (file names, sizes and sha256, options): a resume must match them.
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    checkpoint: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    read: Mapped[int] = mapped_column(BigInteger, default=0)
+    created: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated: Mapped[int] = mapped_column(BigInteger, default=0)
+    skipped: Mapped[int] = mapped_column(BigInteger, default=0)
+    invalid: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (Index(None, "source", "status"),)
