@@ -1,7 +1,7 @@
 """imports: one row per import run, with the checkpoint a resume starts from
 
-Revision ID: 0008_imports
-Revises: 0007
+Revision ID: 0009_imports
+Revises: 0008_order_sources
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 from returnhub.store.types import UTCDateTime
 
-revision = "0008_imports"
-down_revision = "0007"
+revision = "0009_imports"
+down_revision = "0008_order_sources"
 branch_labels = None
 depends_on = None
 
