@@ -23,6 +23,7 @@ from jinja2.runtime import Context
 from starlette.responses import Response
 
 from returnhub.domain.errors import DomainError
+from returnhub.domain.money import MINOR_UNIT_EXPONENT
 from returnhub.domain.untrusted import safe_link
 from returnhub.settings import Settings
 
@@ -34,11 +35,13 @@ MAX_FORM_BYTES = 64 * 1024
 
 
 def money(minor: int | None, currency: str = "") -> str:
-    """Integer minor units as text, never through a float: 12900 USD → 129.00 USD."""
+    """Integer minor units as text in the currency's own minor unit, never through a float:
+    12900 USD → 129.00 USD, 12900 JPY → 12900 JPY, 12345 KWD → 12.345 KWD."""
     value = minor or 0
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    return f"{sign}{value // 100}.{value % 100:02d} {currency}".strip()
+    exponent = MINOR_UNIT_EXPONENT.get(currency.upper(), 2)
+    whole, fraction = divmod(abs(value), 10**exponent)
+    amount = f"{whole}.{fraction:0{exponent}d}" if exponent else str(whole)
+    return f"{'-' if value < 0 else ''}{amount} {currency}".strip()
 
 
 def when(value: datetime | None) -> str:
