@@ -53,11 +53,15 @@ def apply_inbox_event(ctx: HandlerContext, job: ClaimedJob) -> None:
         source = SOURCES.get(job.connector)
         if source is None:
             raise MappingError(f"inbox event {inbox_id} is from no known source {job.connector!r}")
-        undecided = _apply(ctx, source, inbox_id, _pull(ctx, source, inbox_id), may_refetch=True)
+        pulled = _pull(ctx, source, inbox_id)
+        with ctx.db.write() as session:
+            undecided = _apply(session, ctx, source, inbox_id, pulled, may_refetch=True)
         if undecided is not None and source.refetch is not None:
             current = _map(source.refetch, undecided.external_id, _pull_context(ctx))
-            pulled = None if current is None else Pulled(current)
-            _apply(ctx, source, inbox_id, pulled, may_refetch=False)
+            # Nothing read back: the payload itself is applied, and marked stale.
+            refetched = None if current is None else Pulled(current)
+            with ctx.db.write() as session:
+                _apply(session, ctx, source, inbox_id, refetched, may_refetch=False)
     except DeliveryError as exc:
         if not exc.retryable:
             # The ledger change rolled back; record why on the event itself, then let the job die.
@@ -78,13 +82,15 @@ def apply_inbox_events(
     Optimistic: any failure rolls the whole batch back and hands every job back, so each one
     runs alone and a bad event fails by itself, saying why, exactly as it would have. Events
     that need the network (a pull from their source, or a re-read of an undecidable one) are
-    handed back too: a transaction never waits on another system (so are all of Shopify's,
-    orders included: its source has pullers; an order's new customer, unflushed, would be
-    invisible to a customers/update beside it). The claim never gives one
+    handed back too: a transaction never waits on another system. So are all of Shopify's,
+    orders included (its source has pullers), which also keeps an order's new customer, not yet
+    flushed, from being invisible to a customers/update beside it. The claim never gives one
     batch two jobs of the same lock key, so no two events here are about the same return;
     two about the same new customer or order collide on a unique key and fall back."""
-    batch = [job for job in jobs if _maps_locally(job)]
-    left = [job for job in jobs if not _maps_locally(job)]
+    batch: list[ClaimedJob] = []
+    left: list[ClaimedJob] = []
+    for job in jobs:
+        (batch if _maps_locally(job) else left).append(job)
     if not batch:
         return left
     applied: list[ClaimedJob] = []
@@ -95,7 +101,7 @@ def apply_inbox_events(
             for job in batch:
                 source = SOURCES[job.connector]
                 inbox_id = str(job.payload["inbox_id"])
-                if _apply_in(session, ctx, source, inbox_id, None, may_refetch=True) is None:
+                if _apply(session, ctx, source, inbox_id, None, may_refetch=True) is None:
                     applied.append(job)
                 else:
                     left.append(job)  # undecided: its source's present state is read alone
@@ -113,21 +119,6 @@ def _maps_locally(job: ClaimedJob) -> bool:
 
 
 def _apply(
-    ctx: HandlerContext,
-    source: WebhookSource,
-    inbox_id: str,
-    pulled: Pulled | None,
-    *,
-    may_refetch: bool,
-) -> ExternalReturn | None:
-    """Apply the event (or what was pulled for it) and mark it. Returns the change, unapplied,
-    when the payload cannot be ordered against the ledger, ``may_refetch`` and the source can
-    read the return's present state; otherwise such an event is marked stale, saying why."""
-    with ctx.db.write() as session:
-        return _apply_in(session, ctx, source, inbox_id, pulled, may_refetch=may_refetch)
-
-
-def _apply_in(
     session: Session,
     ctx: HandlerContext,
     source: WebhookSource,
@@ -136,7 +127,10 @@ def _apply_in(
     *,
     may_refetch: bool,
 ) -> ExternalReturn | None:
-    """``_apply`` inside the caller's transaction."""
+    """Apply the event (or what was pulled for it) and mark it, in the caller's transaction.
+    Returns the change, unapplied, when the payload cannot be ordered against the ledger,
+    ``may_refetch`` and the source can read the return's present state; otherwise such an
+    event is marked stale, saying why."""
     now = ctx.clock()
     skew = timedelta(seconds=ctx.settings.source_clock_skew_seconds)
     event = inbox.load(session, inbox_id)
