@@ -47,6 +47,7 @@ from returnhub.domain.ids import Prefix, new_id
 from returnhub.services import linking
 from returnhub.services.customers import find_customer_by_email
 from returnhub.services.events import record_event
+from returnhub.services.orders import record_order_created
 from returnhub.services.sync import (
     DEFAULT_CLOCK_SKEW,
     SourceConflict,
@@ -141,12 +142,7 @@ def apply_external_order(
     session.add(order)
     _refresh(session, order, ext)
     session.flush()
-    record_event(
-        session,
-        EventType.ORDER_CREATED,
-        order.public_id,
-        {"name": order.name, "customer_id": customer.public_id},
-    )
+    record_order_created(session, order, customer)
     return Outcome("created")
 
 

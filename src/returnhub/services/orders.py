@@ -74,13 +74,18 @@ def create_order(session: Session, data: OrderCreate, phone_region: str = "US") 
     )
     session.add(order)
     session.flush()
+    record_order_created(session, order, customer)
+    return order
+
+
+def record_order_created(session: Session, order: Order, customer: Customer) -> None:
+    """The ``order.created`` event, whoever made the order (the API, a source's sync)."""
     record_event(
         session,
         EventType.ORDER_CREATED,
         order.public_id,
         {"name": order.name, "customer_id": customer.public_id},
     )
-    return order
 
 
 def get_order(session: Session, public_id: str, field: str = "order_id") -> Order:
